@@ -1,0 +1,150 @@
+"""What every dialect is: a prompt renderer and a reply parser for one model family.
+
+A dialect knows its model's coordinate space and output grammar and nothing about
+screens: `parse` returns actions in the model's own space, and `pixelpilot.vlm.parse`
+converts them with the one function in `tools.geometry`. `format_action` is `parse`
+run backwards; it writes history in the model's own words and lets an oracle answer
+exactly as the model would.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pixelpilot.tools import Action, ActionParseError, Box, Key, Point, Space, normalize_chord
+
+from ..resize import CHECKPOINT_MAX_PIXELS, DEFAULT_MIN_PIXELS, model_image_size
+
+Mode = Literal["computer", "mobile"]
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier step as the model saw it: the screenshot it was shown (None once the
+    history budget dropped it) and what it replied."""
+
+    reply: str
+    image: Any | None = None
+
+
+def text_part(text: str) -> dict[str, str]:
+    return {"type": "text", "text": text}
+
+
+def image_part(image: Any) -> dict[str, Any]:
+    return {"type": "image", "image": image}
+
+
+class Dialect(ABC):
+    """Prompt + output grammar + coordinate space of one model family."""
+
+    name: ClassVar[str]
+    space: ClassVar[Space]
+    #: screenshots kept as images in the history before older turns become text only
+    history_images: ClassVar[int] = 5
+    #: the pixel limits the released checkpoints' processors use
+    min_pixels: ClassVar[int] = DEFAULT_MIN_PIXELS
+    max_pixels: ClassVar[int] = CHECKPOINT_MAX_PIXELS
+
+    # -- rendering ---------------------------------------------------------------
+    @abstractmethod
+    def system_prompt(
+        self, task: str, mode: Mode = "computer", *, model_size: tuple[int, int] | None = None
+    ) -> str:
+        """The text that teaches the model this grammar, with the task filled in.
+        `model_size` is the image size the model sees (some prompts state it)."""
+
+    @abstractmethod
+    def grounding_prompt(self, instruction: str) -> str:
+        """The text that asks the model where `instruction`'s element is."""
+
+    def render(
+        self,
+        task: str,
+        image: Any,
+        history: Sequence[Turn] = (),
+        *,
+        mode: Mode = "computer",
+    ) -> list[Message]:
+        """Chat messages for one step: the instructions, earlier screenshots and replies,
+        then the current screenshot."""
+        prompt = self.system_prompt(task, mode, model_size=self._size_of(image))
+        messages: list[Message] = [
+            {"role": "system", "content": [text_part("You are a helpful assistant.")]},
+            {"role": "user", "content": [text_part(prompt)]},
+        ]
+        for turn in history:
+            if turn.image is not None:
+                messages.append({"role": "user", "content": [image_part(turn.image)]})
+            messages.append({"role": "assistant", "content": [text_part(turn.reply)]})
+        messages.append({"role": "user", "content": [image_part(image)]})
+        return messages
+
+    def _size_of(self, image: Any) -> tuple[int, int] | None:
+        size = getattr(image, "size", None)
+        return self.model_size(size) if isinstance(size, tuple) and len(size) == 2 else None
+
+    def render_grounding(self, instruction: str, image: Any) -> list[Message]:
+        return [
+            {
+                "role": "user",
+                "content": [image_part(image), text_part(self.grounding_prompt(instruction))],
+            }
+        ]
+
+    # -- parsing -----------------------------------------------------------------
+    @abstractmethod
+    def parse(self, text: str) -> list[Action]:
+        """Actions in the reply, coordinates in `self.space`; raises ActionParseError."""
+
+    @abstractmethod
+    def format_action(self, action: Action) -> str:
+        """The action as this model would write it (coordinates already in `self.space`)."""
+
+    def format_reply(self, actions: Sequence[Action], thought: str = "") -> str:
+        """A whole reply: the thought, then the actions, in the model's own layout."""
+        body = "\n\n".join(self.format_action(a) for a in actions)
+        return f"Thought: {thought}\nAction: {body}" if thought else body
+
+    def model_size(
+        self,
+        screenshot_size: tuple[int, int],
+        *,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+    ) -> tuple[int, int]:
+        """(width, height) of the image this model sees for a screenshot."""
+        return model_image_size(
+            *screenshot_size,
+            min_pixels=self.min_pixels if min_pixels is None else min_pixels,
+            max_pixels=self.max_pixels if max_pixels is None else max_pixels,
+        )
+
+    # -- helpers for subclasses --------------------------------------------------
+    def point_from(self, numbers: Sequence[float] | None, what: str) -> Point:
+        """A point from 2 numbers, or a box's centre from 4: models give either."""
+        if numbers is None or len(numbers) not in (2, 4):
+            count = 0 if numbers is None else len(numbers)
+            raise ActionParseError(
+                f"The {what} needs a point (x, y) or a box (x1, y1, x2, y2), "
+                f"but {count} numbers were given."
+            )
+        if len(numbers) == 2:
+            return Point(x=numbers[0], y=numbers[1], space=self.space)
+        return Box.from_corners(*numbers, space=self.space).center()
+
+    def coord(self, value: float) -> str:
+        """A coordinate as the model writes it: integers, except in [0, 1]."""
+        return str(round(value))
+
+
+def key_action(chord: str | list[str]) -> Key:
+    """A Key action, or an ActionParseError that names the key the model got wrong."""
+    try:
+        return Key(keys=normalize_chord(chord))
+    except ValueError as error:
+        raise ActionParseError(f"Cannot press {chord!r}: {error}") from None
