@@ -117,6 +117,8 @@ _CLICKS = {"left_click": ("left", 1), "click": ("left", 1), "double_click": ("le
 
 
 class Qwen25VL(Dialect):
+    """Qwen2.5-VL: computer_use tool calls, pixels of the resized image."""
+
     name: ClassVar[str] = "qwen25vl"
     space: ClassVar[Space] = Space.RESIZED_PX
 

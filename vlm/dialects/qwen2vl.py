@@ -86,6 +86,8 @@ def _quoted_or_rest(args: str) -> str:
 
 
 class Qwen2VL(Dialect):
+    """Qwen2-VL: box-token grounding, a verb-per-line action grammar, [0, 1000)."""
+
     name: ClassVar[str] = "qwen2vl"
     space: ClassVar[Space] = Space.NORM1000
 

@@ -69,6 +69,8 @@ ACTION_MAP = {
 
 
 class ShowUI(Dialect):
+    """ShowUI: {'action': ..., 'position': [x, y]} dicts, relative [0, 1]."""
+
     name: ClassVar[str] = "showui"
     space: ClassVar[Space] = Space.NORM1
     history_images: ClassVar[int] = 2

@@ -1,0 +1,49 @@
+# One-command set-up on a fresh Debian 12 machine (root, Python 3.11, registries only).
+# Every step checks whether it is already done, so re-running is fast.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+APT_PACKAGES := chromium fonts-liberation xvfb xdotool x11-utils xauth
+# torch is pinned to the build that lies on local disk; a bare "torch" pulls GBs of CUDA.
+TORCH := torch==2.14.1 torchvision==0.29.1
+INSTALLED := $(VENV)/.pixelpilot-installed
+
+.PHONY: setup system venv test demo lint clean
+
+setup: system venv
+
+system:
+	@missing=""; \
+	for bin in chromium Xvfb xdotool xdpyinfo xauth; do command -v $$bin >/dev/null || missing="$$missing $$bin"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages (missing:$$missing)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+venv: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -c "import torch, torchvision" 2>/dev/null || $(PIP) install -q $(TORCH)
+	$(PIP) install -q -e ".[dev]"
+	@touch $@
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+# The main job. For now: what the model sees for a 1920x1080 screen and a parsed UI-TARS
+# reply, through the installed command line. Later issues replace it with a live demo.
+demo: setup
+	$(VENV)/bin/pixelpilot --help
+	$(VENV)/bin/pixelpilot resize 1920x1080 --dialect qwen25vl
+	echo "Thought: The search box is at the top.\nAction: click(start_box='<|box_start|>(500,500)<|box_end|>')" \
+	  | $(VENV)/bin/pixelpilot parse --dialect uitars --screenshot-size 1920x1080
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

@@ -1,0 +1,135 @@
+"""The `pixelpilot` command line.
+
+Subcommands grow with the project; each is a small function that reads its arguments
+and prints JSON or text, so scripts can rely on the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from pixelpilot.tools import ActionListAdapter, ActionParseError, action_json_schema
+from pixelpilot.vlm import DIALECTS, get_dialect, parse_actions
+from pixelpilot.vlm.resize import visual_tokens
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1920x1080, got {text!r}")
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError("width and height must be positive")
+    return width, height
+
+
+def _add_pixels(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--min-pixels", type=int, default=None,
+                        help="min_pixels of the model's processor (default: the dialect's)")
+    parser.add_argument("--max-pixels", type=int, default=None,
+                        help="max_pixels of the model's processor (default: the dialect's)")
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    text = sys.stdin.read()
+    try:
+        actions = parse_actions(
+            text, args.dialect, screenshot_size=args.screenshot_size,
+            min_pixels=args.min_pixels, max_pixels=args.max_pixels,
+        )  # fmt: skip
+    except ActionParseError as error:
+        print(f"pixelpilot parse: {error}", file=sys.stderr)
+        return 2
+    print(ActionListAdapter.dump_json(actions, indent=2).decode())
+    return 0
+
+
+def _cmd_resize(args: argparse.Namespace) -> int:
+    dialect = get_dialect(args.dialect)
+    kwargs = {"min_pixels": args.min_pixels, "max_pixels": args.max_pixels}
+    width, height = dialect.model_size(args.size, **kwargs)
+    limits = {
+        "min_pixels": args.min_pixels if args.min_pixels is not None else dialect.min_pixels,
+        "max_pixels": args.max_pixels if args.max_pixels is not None else dialect.max_pixels,
+    }
+    print(json.dumps({
+        "screenshot": list(args.size), "model_image": [width, height],
+        "visual_tokens": visual_tokens(*args.size, **limits), **limits,
+    }))  # fmt: skip
+    return 0
+
+
+def _cmd_prompt(args: argparse.Namespace) -> int:
+    dialect = get_dialect(args.dialect)
+    size = dialect.model_size(args.screenshot_size) if args.screenshot_size else None
+    if args.grounding:
+        print(dialect.grounding_prompt(args.task))
+    else:
+        print(dialect.system_prompt(args.task, args.mode, model_size=size))
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(action_json_schema(), indent=2))
+    return 0
+
+
+def _cmd_dialects(args: argparse.Namespace) -> int:
+    for name, cls in sorted(DIALECTS.items()):
+        print(f"{name:10s} {cls.space.value:12s} {(cls.__doc__ or '').strip().splitlines()[0]}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    try:
+        ver = version("pixelpilot")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        ver = "unknown"
+    parser = argparse.ArgumentParser(
+        prog="pixelpilot",
+        description="GUI agents on the Qwen2-VL family: native-resolution screenshots, "
+        "grounded actions that land where the model pointed.",
+    )
+    parser.add_argument("--version", action="version", version=f"pixelpilot {ver}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    dialects = sorted(DIALECTS)
+
+    p = sub.add_parser("parse", help="parse a model reply (stdin) into actions (JSON)")
+    p.add_argument("--dialect", required=True, choices=dialects)
+    p.add_argument("--screenshot-size", required=True, type=_size, metavar="WxH")
+    _add_pixels(p)
+    p.set_defaults(func=_cmd_parse)
+
+    p = sub.add_parser("resize", help="the image size and visual tokens the model sees")
+    p.add_argument("size", type=_size, metavar="WxH")
+    p.add_argument("--dialect", default="qwen25vl", choices=dialects)
+    _add_pixels(p)
+    p.set_defaults(func=_cmd_resize)
+
+    p = sub.add_parser("prompt", help="print a dialect's prompt for a task")
+    p.add_argument("--dialect", required=True, choices=dialects)
+    p.add_argument("--task", required=True)
+    p.add_argument("--mode", default="computer", choices=["computer", "mobile"])
+    p.add_argument("--grounding", action="store_true", help="the grounding prompt instead")
+    p.add_argument("--screenshot-size", type=_size, metavar="WxH", default=None)
+    p.set_defaults(func=_cmd_prompt)
+
+    p = sub.add_parser("schema", help="JSON schema of the action space")
+    p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("dialects", help="list the model dialects")
+    p.set_defaults(func=_cmd_dialects)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
