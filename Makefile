@@ -35,7 +35,7 @@ test: setup
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff format --check .
 
 # The main job. For now: what the model sees for a 1920x1080 screen and a parsed UI-TARS
 # reply, through the installed command line. Later issues replace it with a live demo.

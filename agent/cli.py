@@ -21,17 +21,27 @@ def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().replace("×", "x").split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1920x1080, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT, e.g. 1920x1080, got {text!r}"
+        ) from None
     if width <= 0 or height <= 0:
         raise argparse.ArgumentTypeError("width and height must be positive")
     return width, height
 
 
 def _add_pixels(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--min-pixels", type=int, default=None,
-                        help="min_pixels of the model's processor (default: the dialect's)")
-    parser.add_argument("--max-pixels", type=int, default=None,
-                        help="max_pixels of the model's processor (default: the dialect's)")
+    parser.add_argument(
+        "--min-pixels",
+        type=int,
+        default=None,
+        help="min_pixels of the model's processor (default: the dialect's)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="max_pixels of the model's processor (default: the dialect's)",
+    )
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ def compact(action: Action) -> tuple[Any, ...]:
     data = action.model_dump()
     kind = data.pop("action")
     out: list[Any] = [kind]
-    for key, value in data.items():
+    for value in data.values():
         if isinstance(value, dict) and "space" in value:
             out += [round(value["x"], 2), round(value["y"], 2)]
         elif value is None:

@@ -25,8 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import CoordinateError
 
-_DIGITS = 4  # float noise (959.9999999) would otherwise leak into trajectories
-
 
 class Space(str, Enum):
     NORM1000 = "norm1000"
@@ -37,6 +35,11 @@ class Space(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+# Float noise (959.9999999) would otherwise leak into trajectories; [0, 1] needs more
+# digits than pixels to keep a 10,000-pixel side exact to a thousandth of a pixel.
+_DIGITS = {Space.NORM1: 8}
 
 
 class Point(BaseModel):
@@ -69,9 +72,7 @@ class Box(BaseModel):
     @classmethod
     def from_corners(cls, x1: float, y1: float, x2: float, y2: float, space: Space) -> Box:
         """Models sometimes give the corners in the wrong order; the box is the same."""
-        return cls(
-            x1=min(x1, x2), y1=min(y1, y2), x2=max(x1, x2), y2=max(y1, y2), space=space
-        )
+        return cls(x1=min(x1, x2), y1=min(y1, y2), x2=max(x1, x2), y2=max(y1, y2), space=space)
 
     def center(self) -> Point:
         return Point(x=(self.x1 + self.x2) / 2, y=(self.y1 + self.y2) / 2, space=self.space)
@@ -158,7 +159,8 @@ def convert_point(
         return point
     sx, sy = _to_screenshot(point, frame, model_size)
     x, y = _from_screenshot(sx, sy, to, frame, model_size)
-    return Point(x=round(x, _DIGITS), y=round(y, _DIGITS), space=to)
+    digits = _DIGITS.get(to, 4)
+    return Point(x=round(x, digits), y=round(y, digits), space=to)
 
 
 def _to_screenshot(

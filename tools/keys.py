@@ -58,8 +58,7 @@ def normalize_key(name: str) -> str:
     if len(key) == 1:
         return key
     raise ValueError(
-        f"Unknown key {name!r}. Use a single character or one of: "
-        + ", ".join(sorted(NAMED_KEYS))
+        f"Unknown key {name!r}. Use a single character or one of: " + ", ".join(sorted(NAMED_KEYS))
     )
 
 

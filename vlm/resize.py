@@ -134,8 +134,9 @@ def video_frame_count(
         if video_fps <= 0:
             raise ValueError("video_fps must be positive")
         lo = _ceil(min_frames, FRAME_FACTOR)
-        hi = _floor(min(VIDEO_MAX_FRAMES, total_frames) if max_frames is None else max_frames,
-                    FRAME_FACTOR)
+        hi = _floor(
+            min(VIDEO_MAX_FRAMES, total_frames) if max_frames is None else max_frames, FRAME_FACTOR
+        )
         wanted = total_frames / video_fps * fps
         count = _floor(min(min(max(wanted, lo), hi), total_frames), FRAME_FACTOR)
     if not FRAME_FACTOR <= count <= total_frames:
@@ -169,6 +170,10 @@ def video_frame_size(
     if max_pixels is not None:
         cap = min(max_pixels, cap)
     h, w = smart_resize(
-        height, width, min_pixels=min_pixels, max_pixels=cap, flavor="qwen_vl_utils"  # type: ignore[arg-type]
+        height,
+        width,
+        min_pixels=min_pixels,
+        max_pixels=cap,
+        flavor="qwen_vl_utils",  # type: ignore[arg-type]
     )
     return w, h

@@ -117,7 +117,7 @@ def read_literal(text: str, pos: int = 0, depth: int = 0) -> tuple[Any, int]:
     ident = _IDENT.match(text, pos)
     if ident:
         word = ident.group()
-        return (_WORDS[word] if word in _WORDS else word), ident.end()
+        return _WORDS.get(word, word), ident.end()
     raise LiteralError(f"unexpected {ch!r} at character {pos}")
 
 

@@ -38,7 +38,7 @@ _COMPUTER_DESCRIPTION = """Use a mouse and keyboard to interact with a computer,
 * The screen's resolution is {width}x{height}.
 * Whenever you intend to move the cursor to click on an element like an icon, you should consult a screenshot to determine the coordinates of the element before moving the cursor.
 * If you tried clicking on a program or link but it failed to load, even after waiting, try adjusting your cursor position so that the tip of the cursor visually falls on the element that you want to click.
-* Make sure to click any buttons, links, icons, etc with the cursor tip in the center of the element. Don't click boxes on their edges unless asked."""  # noqa: E501
+* Make sure to click any buttons, links, icons, etc with the cursor tip in the center of the element. Don't click boxes on their edges unless asked."""
 
 _COMPUTER_ACTIONS = """The action to perform. The available actions are:
 * `key`: Performs key down presses on the arguments passed in order, then performs key releases in reverse order.
@@ -51,7 +51,7 @@ _COMPUTER_ACTIONS = """The action to perform. The available actions are:
 * `double_click`: Double-click the left mouse button.
 * `scroll`: Performs a scroll of the mouse scroll wheel.
 * `wait`: Wait specified seconds for the change to happen.
-* `terminate`: Terminate the current task and report its completion status."""  # noqa: E501
+* `terminate`: Terminate the current task and report its completion status."""
 
 _COORDINATE = (
     "(x, y): The x (pixels from the left edge) and y (pixels from the top edge) coordinates "
@@ -106,7 +106,7 @@ You are provided with function signatures within <tools></tools> XML tags:
 For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:
 <tool_call>
 {{"name": <function-name>, "arguments": <args-json-object>}}
-</tool_call>"""  # noqa: E501
+</tool_call>"""
 
 _TOOL_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|(?=<tool_call>)|$)", re.S)
 #: notches per unit of `pixels`: the cookbook passes `pixels` to pyautogui.scroll as clicks
@@ -142,8 +142,12 @@ class Qwen25VL(Dialect):
         ]
         for turn in history:
             if turn.image is not None:
-                messages.append({"role": "user", "content": [{"type": "image", "image": turn.image}]})
-            messages.append({"role": "assistant", "content": [{"type": "text", "text": turn.reply}]})
+                messages.append(
+                    {"role": "user", "content": [{"type": "image", "image": turn.image}]}
+                )
+            messages.append(
+                {"role": "assistant", "content": [{"type": "text", "text": turn.reply}]}
+            )
         messages.append({"role": "user", "content": [{"type": "image", "image": image}]})
         return messages
 

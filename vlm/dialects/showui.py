@@ -37,7 +37,7 @@ Given a task instruction, a screen observation, and an action history sequence,
 output the next action and wait for the next observation. 
 Here is the action space:
 {_ACTION_SPACE}
-"""  # noqa: W291
+"""
 _NAV_FORMAT = """
 Format the action as a dictionary with the following keys:
 {'action': 'ACTION_TYPE', 'value': 'element', 'position': [x,y]}
@@ -45,7 +45,7 @@ Format the action as a dictionary with the following keys:
 If value or position is not applicable, set it as `None`.
 Position might be [[x1,y1], [x2,y2]] if the action requires a start and end position.
 Position represents the relative coordinates on the screenshot and should be scaled to a range of 0-1.
-"""  # noqa: E501
+"""
 ACTION_MAP = {
     "web": """
 1. `CLICK`: Click on an element, value is not applicable and the position [x,y] is required. 
@@ -65,7 +65,7 @@ ACTION_MAP = {
 4. `ANSWER`: Answer the question, value is the status (e.g., 'task complete') and the position is not applicable.
 5. `ENTER`: Enter operation, value and position are not applicable.
 """,
-}  # noqa: E501, W291
+}
 
 
 class ShowUI(Dialect):

@@ -48,7 +48,7 @@ _NOTE = """
 
 ## User Instruction
 {instruction}
-"""  # noqa: E501
+"""
 
 _TYPE_NOTE = (
     "# Use escape characters \\', \\\", and \\n in content part to ensure we can parse the "
@@ -200,9 +200,7 @@ class UITars(Dialect):
     def _scroll(self, call: Call) -> Scroll:
         direction = direction_in(str(call.kwargs.get("direction", "")))
         if direction is None:
-            raise ActionParseError(
-                "scroll() needs direction='down', 'up', 'left' or 'right'."
-            )
+            raise ActionParseError("scroll() needs direction='down', 'up', 'left' or 'right'.")
         has_point = any(call.kwargs.get(k) for k in _POINT_KEYS) or call.args
         point = self._point(call, _POINT_KEYS, "scroll") if has_point else None
         return Scroll(point=point, direction=direction, amount=5)  # type: ignore[arg-type]
@@ -244,8 +242,7 @@ class UITars(Dialect):
             if action.start is None:
                 raise ValueError(f"{self.name} drags need a start point")
             return (
-                f"drag({self.point_arg(first, action.start)}, "
-                f"{self.point_arg(second, action.end)})"
+                f"drag({self.point_arg(first, action.start)}, {self.point_arg(second, action.end)})"
             )
         if isinstance(action, Scroll):
             where = f"{self.point_arg(first, action.point)}, " if action.point else ""
@@ -257,7 +254,9 @@ class UITars(Dialect):
         if isinstance(action, Wait):
             return "wait()"
         if isinstance(action, Finish):
-            return f"finished(content='{_escape(action.answer)}')" if action.answer else "finished()"
+            return (
+                f"finished(content='{_escape(action.answer)}')" if action.answer else "finished()"
+            )
         if isinstance(action, CallUser):
             return "call_user()"
         if isinstance(action, GoBack):
