@@ -22,3 +22,12 @@ def compact(action: Action) -> tuple[Any, ...]:
         else:
             out.append(value)
     return tuple(out)
+
+
+def assert_parses(reply: str, dialect: str, size: tuple[int, int], expected: list[tuple]) -> None:
+    """`reply` parses to `expected` (compact tuples; floats compared to 0.01 px)."""
+    from pixelpilot.vlm import parse_actions
+
+    got = [compact(a) for a in parse_actions(reply, dialect, screenshot_size=size)]
+    want = [tuple(round(v, 2) if isinstance(v, float) else v for v in e) for e in expected]
+    assert got == want

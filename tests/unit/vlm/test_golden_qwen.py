@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pixelpilot.vlm import ActionParseError, parse_actions
 
-from tests.conftest import compact
+from tests.conftest import assert_parses, compact
 
 W, H = 1920, 1080
 X, Y = W / 1000, H / 1000
@@ -79,14 +79,12 @@ QWEN25VL = [
 
 @pytest.mark.parametrize(("reply", "expected"), QWEN2VL)
 def test_qwen2vl_golden(reply: str, expected: list[tuple]) -> None:
-    got = [compact(a) for a in parse_actions(reply, "qwen2vl", screenshot_size=(W, H))]
-    assert got == [tuple(round(v, 2) if isinstance(v, float) else v for v in e) for e in expected]
+    assert_parses(reply, "qwen2vl", (W, H), expected)
 
 
 @pytest.mark.parametrize(("reply", "size", "expected"), QWEN25VL)
 def test_qwen25vl_golden(reply: str, size: tuple[int, int], expected: list[tuple]) -> None:
-    got = [compact(a) for a in parse_actions(reply, "qwen25vl", screenshot_size=size)]
-    assert got == [tuple(round(v, 2) if isinstance(v, float) else v for v in e) for e in expected]
+    assert_parses(reply, "qwen25vl", size, expected)
 
 
 def test_qwen25vl_pixel_limits_change_the_mapping() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pixelpilot.vlm import ActionParseError, parse_actions
 
-from tests.conftest import compact
+from tests.conftest import assert_parses
 
 W, H = 1920, 1080
 
@@ -44,8 +44,7 @@ SHOWUI = [
 
 @pytest.mark.parametrize(("reply", "expected"), SHOWUI)
 def test_showui_golden(reply: str, expected: list[tuple]) -> None:
-    got = [compact(a) for a in parse_actions(reply, "showui", screenshot_size=(W, H))]
-    assert got == [tuple(round(v, 2) if isinstance(v, float) else v for v in e) for e in expected]
+    assert_parses(reply, "showui", (W, H), expected)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pixelpilot.vlm import ActionParseError, parse_actions
 
-from tests.conftest import compact
+from tests.conftest import assert_parses
 
 W, H = 1920, 1080  # screenshot
 # UI-TARS 1.0: [0, 1000) of the image.
@@ -86,14 +86,12 @@ UITARS15 = [
 
 @pytest.mark.parametrize(("reply", "expected"), UITARS)
 def test_uitars_golden(reply: str, expected: list[tuple]) -> None:
-    got = [compact(a) for a in parse_actions(reply, "uitars", screenshot_size=(W, H))]
-    assert got == [tuple(round(v, 2) if isinstance(v, float) else v for v in e) for e in expected]
+    assert_parses(reply, "uitars", (W, H), expected)
 
 
 @pytest.mark.parametrize(("reply", "size", "expected"), UITARS15)
 def test_uitars15_golden(reply: str, size: tuple[int, int], expected: list[tuple]) -> None:
-    got = [compact(a) for a in parse_actions(reply, "uitars15", screenshot_size=size)]
-    assert got == [tuple(round(v, 2) if isinstance(v, float) else v for v in e) for e in expected]
+    assert_parses(reply, "uitars15", size, expected)
 
 
 @pytest.mark.parametrize(
