@@ -42,7 +42,7 @@ lint: venv
 demo: setup
 	$(VENV)/bin/pixelpilot --help
 	$(VENV)/bin/pixelpilot resize 1920x1080 --dialect qwen25vl
-	echo "Thought: The search box is at the top.\nAction: click(start_box='<|box_start|>(500,500)<|box_end|>')" \
+	printf '%s\n' "Thought: The search box is at the top." "Action: click(start_box='<|box_start|>(500,500)<|box_end|>')" \
 	  | $(VENV)/bin/pixelpilot parse --dialect uitars --screenshot-size 1920x1080
 
 clean:
