@@ -72,17 +72,23 @@ class Dialect(ABC):
     ) -> list[Message]:
         """Chat messages for one step: the instructions, earlier screenshots and replies,
         then the current screenshot."""
-        prompt = self.system_prompt(task, mode, model_size=self._size_of(image))
-        messages: list[Message] = [
-            {"role": "system", "content": [text_part("You are a helpful assistant.")]},
-            {"role": "user", "content": [text_part(prompt)]},
-        ]
+        messages = self.preamble(task, mode, model_size=self._size_of(image))
         for turn in history:
             if turn.image is not None:
                 messages.append({"role": "user", "content": [image_part(turn.image)]})
             messages.append({"role": "assistant", "content": [text_part(turn.reply)]})
         messages.append({"role": "user", "content": [image_part(image)]})
         return messages
+
+    def preamble(
+        self, task: str, mode: Mode, *, model_size: tuple[int, int] | None
+    ) -> list[Message]:
+        """The messages before the screenshots: instructions and task, as trained."""
+        prompt = self.system_prompt(task, mode, model_size=model_size)
+        return [
+            {"role": "system", "content": [text_part("You are a helpful assistant.")]},
+            {"role": "user", "content": [text_part(prompt)]},
+        ]
 
     def _size_of(self, image: Any) -> tuple[int, int] | None:
         size = getattr(image, "size", None)

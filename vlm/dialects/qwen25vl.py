@@ -30,7 +30,7 @@ from pixelpilot.tools import (
 )
 
 from ._text import find_literals, flat_numbers
-from .base import Dialect, Mode, key_action
+from .base import Dialect, Mode, key_action, text_part
 
 _COMPUTER_DESCRIPTION = """Use a mouse and keyboard to interact with a computer, and take screenshots.
 * This is an interface to a desktop GUI. You do not have access to a terminal or applications menu. You must click on desktop icons to start applications.
@@ -134,22 +134,17 @@ class Qwen25VL(Dialect):
     def grounding_prompt(self, instruction: str) -> str:
         return f"Locate the {instruction}, output its bbox coordinates using JSON format."
 
-    def render(self, task: str, image: Any, history=(), *, mode: Mode = "computer") -> list:
-        system = self.system_prompt(task, mode, model_size=self._size_of(image))
-        messages: list[dict[str, Any]] = [
-            {"role": "system", "content": [{"type": "text", "text": system}]},
-            {"role": "user", "content": [{"type": "text", "text": task}]},
+    def preamble(
+        self, task: str, mode: Mode, *, model_size: tuple[int, int] | None
+    ) -> list[dict[str, Any]]:
+        """The cookbook's layout: tools in the system turn, the task as the user's text."""
+        return [
+            {
+                "role": "system",
+                "content": [text_part(self.system_prompt(task, mode, model_size=model_size))],
+            },
+            {"role": "user", "content": [text_part(task)]},
         ]
-        for turn in history:
-            if turn.image is not None:
-                messages.append(
-                    {"role": "user", "content": [{"type": "image", "image": turn.image}]}
-                )
-            messages.append(
-                {"role": "assistant", "content": [{"type": "text", "text": turn.reply}]}
-            )
-        messages.append({"role": "user", "content": [{"type": "image", "image": image}]})
-        return messages
 
     # -- parsing -----------------------------------------------------------------
     def parse(self, text: str) -> list[Action]:
