@@ -36,8 +36,8 @@ from ._text import (
     find_calls,
     flat_numbers,
     numbers_in,
+    thought_of,
 )
-from ._text import thought_of as _thought_of
 from .base import Dialect, Mode, key_action
 
 _NOTE = """
@@ -189,7 +189,7 @@ class UITars(Dialect):
             answer = _optional_string(call, ("content", "answer"))
             return Finish(status="success", answer=answer or None)
         if name == "call_user":
-            return CallUser(question=_thought_of(text))
+            return CallUser(question=thought_of(text))
         if name == "press_back":
             return GoBack()
         raise ActionParseError(
