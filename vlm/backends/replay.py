@@ -1,0 +1,102 @@
+"""Answers from a recorded run, step by step: deterministic reruns and tests.
+
+A recording is a `trajectory.jsonl`: one JSON object a line. Every record holding a
+`completion` (a `Completion` as JSON) is one model reply, in order; other records are
+skipped, and so is a torn last line left by a killed process. A record may carry the
+`request_digest` (and `request`, from `describe_request`) of what the model was asked;
+when the rerun asks something else the backend says where it diverged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..backend import (
+    BackendError,
+    Completion,
+    Conversation,
+    GenerationParams,
+    as_batch,
+    describe_request,
+    request_digest,
+)
+
+
+class ReplayDivergence(BackendError):
+    """The rerun asked the model something the recording did not."""
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSONL file; a torn final line (a run killed mid-write) is dropped, a
+    broken line anywhere else is an error."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise BackendError(f"{path}:{number} is not valid JSON") from None
+    return records
+
+
+class ReplayBackend:
+    """Replays the replies of a recorded run; `strict` raises on divergence, otherwise
+    the divergences are collected in `self.divergences` and the replay goes on."""
+
+    def __init__(self, path: str | Path, *, strict: bool = True) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            self.path = self.path / "trajectory.jsonl"
+        if not self.path.exists():
+            raise BackendError(f"no recording at {self.path}")
+        self.records = [r for r in read_records(self.path) if isinstance(r.get("completion"), dict)]
+        self.strict = strict
+        self.position = 0
+        self.divergences: list[str] = []
+
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams | None = None
+    ) -> list[Completion]:
+        return [self._next(c) for c in as_batch(conversations)]
+
+    def _next(self, conversation: Conversation) -> Completion:
+        if self.position >= len(self.records):
+            raise BackendError(
+                f"the recording {self.path} has {len(self.records)} model replies; the run "
+                f"asked for reply {self.position + 1}"
+            )
+        record = self.records[self.position]
+        self.position += 1
+        recorded = record.get("request_digest")
+        if recorded is not None and recorded != request_digest(conversation):
+            self._diverged(record, conversation)
+        return Completion.model_validate(record["completion"])
+
+    def _diverged(self, record: dict[str, Any], conversation: Conversation) -> None:
+        where = f"reply {self.position} (step {record.get('step', '?')})"
+        detail = _first_difference(record.get("request"), describe_request(conversation))
+        message = f"the run diverged from {self.path} at {where}: {detail}"
+        if self.strict:
+            raise ReplayDivergence(message)
+        self.divergences.append(message)
+
+
+def _first_difference(recorded: Any, now: list[dict[str, Any]]) -> str:
+    if not isinstance(recorded, list):
+        return "the request differs from the recorded one (prompt, task or screen size changed)"
+    for index, (old, new) in enumerate(zip(recorded, now, strict=False)):
+        if old != new:
+            return f"message {index} ({new.get('role')}) was {_short(old)}, now {_short(new)}"
+    return f"the recording had {len(recorded)} messages, the run sent {len(now)}"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 160 else text[:157] + "..."

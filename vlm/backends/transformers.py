@@ -1,0 +1,256 @@
+"""Local, in-process inference with transformers: the embedded default.
+
+Inputs are prepared exactly as the Qwen team's reference pipeline does (qwen-vl-utils'
+`fetch_image`, then the checkpoint's processor), so the model sees the same pixels and
+the same number of visual tokens it was evaluated with. torch and transformers are
+imported when the backend is built, never when pixelpilot is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..backend import (
+    BackendError,
+    Completion,
+    Conversation,
+    GenerationParams,
+    ModelNotFoundError,
+    Timings,
+    Usage,
+    as_batch,
+)
+from ..messages import is_image, is_video, parts, pixel_limits, prepare_image
+from ..resize import FACTOR, PATCH_SIZE
+
+_MERGE_AREA = (FACTOR // PATCH_SIZE) ** 2  # 2x2 patches make one visual token
+
+_HUB_HELP = (
+    "Pass a local folder with the checkpoint (model='/path/to/Qwen2-VL-7B-Instruct'), "
+    "download it first on a machine with access (huggingface-cli download <id>), or use "
+    "an OpenAI-compatible server instead (load_backend('openai', base_url=...)). "
+    "Set HF_HUB_OFFLINE=1 to never reach out to the hub."
+)
+
+
+def resolve_checkpoint(model: str | Path) -> str:
+    """A local folder for `model`, or a hub id whose files are cached or reachable.
+
+    Fails in seconds with what to do instead of letting the hub client retry for minutes
+    when there is no network."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ModelNotFoundError(
+                f"{path} has no config.json: not a checkpoint folder. {_HUB_HELP}"
+            )
+        return str(path)
+    if str(model).startswith((".", "/", "~")) or os.sep in str(model).strip("/").split("/", 1)[-1]:
+        raise ModelNotFoundError(f"no checkpoint folder at {path}. {_HUB_HELP}")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(str(model), local_files_only=True)
+    except Exception:  # not cached: only try the network if it is allowed and answers
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        raise ModelNotFoundError(
+            f"{model!r} is not in the local cache and HF_HUB_OFFLINE is set. {_HUB_HELP}"
+        )
+    from huggingface_hub import model_info
+
+    try:
+        model_info(str(model), timeout=5)
+    except Exception as error:
+        raise ModelNotFoundError(
+            f"cannot reach the hub for {model!r} ({type(error).__name__}). {_HUB_HELP}"
+        ) from None
+    return str(model)
+
+
+def _attention(choice: str, on_gpu: bool) -> str:
+    if choice != "auto":
+        return choice
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        return "sdpa"
+    return "flash_attention_2" if on_gpu else "sdpa"
+
+
+class TransformersBackend:
+    """Qwen2-VL, Qwen2.5-VL and UI-TARS checkpoints through AutoModelForImageTextToText."""
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        dtype: str = "auto",
+        device: str | None = None,
+        device_map: str | dict | None = None,
+        attn_implementation: str = "auto",
+    ) -> None:
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.min_pixels = min_pixels
+        self.max_pixels = max_pixels
+        self.checkpoint = resolve_checkpoint(model)
+        on_gpu = torch.cuda.is_available() and device != "cpu"
+        self.device = device or ("cuda" if on_gpu else "cpu")
+        if dtype == "auto":  # bf16 is slower than fp32 on CPUs without AMX
+            dtype = "bfloat16" if on_gpu else "float32"
+        self.processor = AutoProcessor.from_pretrained(self.checkpoint)
+        self.processor.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+        self.model = AutoModelForImageTextToText.from_pretrained(
+            self.checkpoint,
+            dtype=getattr(torch, dtype),
+            device_map=device_map,
+            attn_implementation=_attention(attn_implementation, on_gpu),
+        )
+        if device_map is None:
+            self.model.to(self.device)
+        self.model.eval()
+        self._eos = _eos_ids(self.model, self.processor.tokenizer)
+
+    # -- inputs ------------------------------------------------------------------
+    def prepare_inputs(self, conversations: Sequence[Conversation]) -> Any:
+        """Model-ready tensors for a batch, equal to qwen-vl-utils + the processor."""
+        batch = as_batch(conversations)
+        texts = [
+            self.processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+            for c in batch
+        ]
+        images, videos, limits = [], [], []
+        for conversation in batch:
+            for part in (p for m in conversation for p in parts(m.get("content"))):
+                if is_image(part):
+                    images.append(
+                        prepare_image(part, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
+                    )
+                    limits.append(pixel_limits(part, self.min_pixels, self.max_pixels))
+                elif is_video(part):
+                    videos.append(_video_frames(part))
+        kwargs: dict[str, Any] = {}
+        if images:  # already resized: limits that keep every prepared image as it is
+            size = {
+                "shortest_edge": min(lo for lo, _ in limits),
+                "longest_edge": max(hi for _, hi in limits),
+            }
+            kwargs["images_kwargs"] = {"size": size}
+        if videos:
+            kwargs["videos_kwargs"] = {"cap_pixels_per_frame": True, "do_sample_frames": False}
+        return self.processor(
+            text=texts, images=images or None, videos=videos or None,
+            padding=True, return_tensors="pt", **kwargs,
+        )  # fmt: skip
+
+    # -- generation --------------------------------------------------------------
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams | None = None
+    ) -> list[Completion]:
+        import torch
+
+        params = params or GenerationParams()
+        batch = as_batch(conversations)
+        start = time.perf_counter()
+        inputs = self.prepare_inputs(batch).to(self.model.device)
+        prepared = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **self._decoding(params))
+        generated = output[:, inputs["input_ids"].shape[1] :].cpu()
+        done = time.perf_counter()
+        timings = Timings(
+            preprocess_s=prepared - start, model_s=done - prepared, total_s=done - start
+        )
+        return self._completions(batch, inputs, generated, timings)
+
+    def _decoding(self, params: GenerationParams) -> dict[str, Any]:
+        import torch
+
+        options: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "eos_token_id": self._eos,
+            "pad_token_id": self.processor.tokenizer.pad_token_id,
+        }
+        if params.greedy:
+            options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            options.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+            if params.top_k is not None:
+                options["top_k"] = params.top_k
+        if params.repetition_penalty is not None:
+            options["repetition_penalty"] = params.repetition_penalty
+        if params.stop:
+            options.update(stop_strings=list(params.stop), tokenizer=self.processor.tokenizer)
+        return options
+
+    def _completions(self, batch, inputs, generated, timings: Timings) -> list[Completion]:
+        grids = inputs.get("image_grid_thw")
+        grid_rows = [] if grids is None else [tuple(int(v) for v in row) for row in grids]
+        prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        results, cursor = [], 0
+        for row, conversation in enumerate(batch):
+            count = sum(1 for m in conversation for p in parts(m.get("content")) if is_image(p))
+            mine = grid_rows[cursor : cursor + count]
+            cursor += count
+            tokens, stopped = _until_eos(generated[row].tolist(), self._eos)
+            usage = Usage(
+                prompt_tokens=int(prompt_lengths[row]),
+                visual_tokens=sum(t * h * w for t, h, w in mine) // _MERGE_AREA,
+                completion_tokens=len(tokens),
+            )
+            results.append(
+                Completion(
+                    text=self.processor.tokenizer.decode(tokens, skip_special_tokens=False),
+                    usage=usage,
+                    timings=timings,
+                    image_sizes=tuple((w * PATCH_SIZE, h * PATCH_SIZE) for _, h, w in mine),
+                    finish_reason="stop" if stopped else "length",
+                )
+            )
+        return results
+
+
+def _video_frames(part: dict[str, Any]) -> list[Any]:
+    """Frames of a video part: a list of images as given, or a file sampled by the
+    Qwen2-VL rules (`pixelpilot.vlm.video.load_video`)."""
+    video = part["video"]
+    if isinstance(video, list | tuple):
+        return list(video)
+    from ..video import load_video
+
+    options = {
+        k: part[k]
+        for k in ("fps", "min_pixels", "max_pixels", "total_pixels", "max_frames", "nframes")
+        if k in part
+    }
+    return load_video(video, **options).frames
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    ids = model.generation_config.eos_token_id
+    ids = [ids] if isinstance(ids, int) else list(ids or [])
+    for token in ("<|im_end|>", "<|endoftext|>"):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(token_id, int) and token_id >= 0 and token_id not in ids:
+            ids.append(token_id)
+    if not ids:
+        raise BackendError("the checkpoint defines no end-of-sequence token")
+    return ids
+
+
+def _until_eos(tokens: list[int], eos: list[int]) -> tuple[list[int], bool]:
+    """The reply without its end token and the padding after it; whether it ended."""
+    for i, token in enumerate(tokens):
+        if token in eos:
+            return tokens[:i], True
+    return tokens, False
