@@ -89,14 +89,29 @@ class ReplayBackend:
 
 
 def _first_difference(recorded: Any, now: list[dict[str, Any]]) -> str:
+    """Where two `describe_request` shapes first differ, narrowed to the part and the
+    characters, so a changed task or screen size is plain to see."""
     if not isinstance(recorded, list):
         return "the request differs from the recorded one (prompt, task or screen size changed)"
     for index, (old, new) in enumerate(zip(recorded, now, strict=False)):
-        if old != new:
-            return f"message {index} ({new.get('role')}) was {_short(old)}, now {_short(new)}"
+        if old == new:
+            continue
+        where = f"message {index} ({new.get('role')})"
+        old_parts, new_parts = old.get("content", []), new.get("content", [])
+        for part, (a, b) in enumerate(zip(old_parts, new_parts, strict=False)):
+            if a != b:
+                return f"{where}, part {part}: was {_snippet(a, b)}, now {_snippet(b, a)}"
+        return f"{where} had {len(old_parts)} parts, now {len(new_parts)}"
     return f"the recording had {len(recorded)} messages, the run sent {len(now)}"
 
 
-def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 160 else text[:157] + "..."
+def _snippet(value: Any, other: Any) -> str:
+    """`value` around its first difference from `other`."""
+    if isinstance(value, str) and isinstance(other, str):
+        at = next(
+            (i for i, (x, y) in enumerate(zip(value, other, strict=False)) if x != y),
+            min(len(value), len(other)),
+        )
+        start = max(0, at - 30)
+        return json.dumps(("..." if start else "") + value[start : at + 60], ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False)[:160]

@@ -72,6 +72,49 @@ def resolve_checkpoint(model: str | Path) -> str:
     return str(model)
 
 
+def load_processor(checkpoint: str) -> Any:
+    """The checkpoint's processor; without torchvision (a CPU-only torch build) the stock
+    one refuses to load for want of a video processor, so images go through an image-only
+    processor built on the Pillow image processor instead."""
+    from transformers import AutoProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(checkpoint)
+    except ImportError as error:
+        if "orchvision" not in str(error):
+            raise
+    return _image_only_processor(checkpoint)
+
+
+def _image_only_processor(checkpoint: str) -> Any:
+    from transformers import (
+        AutoConfig,
+        AutoImageProcessor,
+        AutoTokenizer,
+        Qwen2_5_VLProcessor,
+        Qwen2VLProcessor,
+    )
+
+    family = AutoConfig.from_pretrained(checkpoint).model_type
+    base = Qwen2_5_VLProcessor if family == "qwen2_5_vl" else Qwen2VLProcessor
+
+    class ImageOnlyProcessor(base):  # type: ignore[misc, valid-type]
+        attributes = ["image_processor", "tokenizer"]  # noqa: RUF012 (transformers API)
+
+        def __init__(self, image_processor: Any, tokenizer: Any, chat_template: Any = None) -> None:
+            super().__init__(
+                image_processor=image_processor,
+                tokenizer=tokenizer,
+                video_processor=None,
+                chat_template=chat_template,
+            )
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    return ImageOnlyProcessor(
+        AutoImageProcessor.from_pretrained(checkpoint), tokenizer, tokenizer.chat_template
+    )
+
+
 def _attention(choice: str, on_gpu: bool) -> str:
     if choice != "auto":
         return choice
@@ -97,7 +140,7 @@ class TransformersBackend:
         attn_implementation: str = "auto",
     ) -> None:
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForImageTextToText
 
         self.min_pixels = min_pixels
         self.max_pixels = max_pixels
@@ -106,7 +149,7 @@ class TransformersBackend:
         self.device = device or ("cuda" if on_gpu else "cpu")
         if dtype == "auto":  # bf16 is slower than fp32 on CPUs without AMX
             dtype = "bfloat16" if on_gpu else "float32"
-        self.processor = AutoProcessor.from_pretrained(self.checkpoint)
+        self.processor = load_processor(self.checkpoint)
         self.processor.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         self.model = AutoModelForImageTextToText.from_pretrained(
             self.checkpoint,
@@ -144,6 +187,11 @@ class TransformersBackend:
                 "longest_edge": max(hi for _, hi in limits),
             }
             kwargs["images_kwargs"] = {"size": size}
+        if videos and getattr(self.processor, "video_processor", None) is None:
+            raise BackendError(
+                "video input needs torchvision (transformers' video processor); install "
+                "torch with its matching torchvision, or send the frames as images"
+            )
         if videos:
             kwargs["videos_kwargs"] = {"cap_pixels_per_frame": True, "do_sample_frames": False}
         return self.processor(

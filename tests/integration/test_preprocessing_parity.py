@@ -1,0 +1,68 @@
+"""Preprocessing parity: what reaches the model equals the Qwen team's reference pipeline
+(qwen-vl-utils' process_vision_info + the checkpoint's processor), bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+qwen_vl_utils = pytest.importorskip("qwen_vl_utils")
+
+SIZES = [
+    (1280, 720), (1920, 1080), (3840, 2160), (1366, 768), (3440, 1440), (2560, 1600),
+    (1001, 667), (333, 777), (800, 1280), (1080, 2400), (640, 480), (57, 43), (4000, 60),
+]  # fmt: skip
+
+
+def noise(size: tuple[int, int], seed: int, mode: str = "RGB") -> Image.Image:
+    rng = np.random.default_rng(seed)
+    channels = 4 if mode == "RGBA" else 3
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8), mode)
+
+
+def reference_inputs(processor, conversation: list[dict]):
+    text = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    images, videos = qwen_vl_utils.process_vision_info(conversation)
+    return processor(text=[text], images=images, videos=videos, padding=True, return_tensors="pt")
+
+
+def assert_same(ours, ref) -> None:
+    assert torch.equal(ours["input_ids"], ref["input_ids"])
+    assert torch.equal(ours["image_grid_thw"], ref["image_grid_thw"])
+    assert ours["pixel_values"].dtype == ref["pixel_values"].dtype
+    assert torch.equal(ours["pixel_values"], ref["pixel_values"])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_single_screenshot_bit_for_bit(qwen2vl_backend, size) -> None:
+    conversation = [{"role": "user", "content": [
+        {"type": "image", "image": noise(size, seed=size[0])},
+        {"type": "text", "text": "Click the search box."},
+    ]}]  # fmt: skip
+    assert_same(
+        qwen2vl_backend.prepare_inputs([conversation]),
+        reference_inputs(qwen2vl_backend.processor, conversation),
+    )
+
+
+def test_several_images_paths_rgba_and_per_image_limits(qwen2vl_backend, tmp_path) -> None:
+    path = tmp_path / "shot.png"
+    noise((1440, 900), seed=3).save(path)
+    conversation = [
+        {"role": "system", "content": [{"type": "text", "text": "You are a GUI agent."}]},
+        {"role": "user", "content": [
+            {"type": "text", "text": "Earlier screen:"},
+            {"type": "image", "image": str(path), "max_pixels": 200_704},
+            {"type": "text", "text": "Now:"},
+            {"type": "image", "image": noise((1024, 768), seed=4, mode="RGBA")},
+            {"type": "image", "image": f"file://{path}", "min_pixels": 3136, "max_pixels": 1_003_520},
+        ]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Action: click(start_box='(1,2)')"}]},
+        {"role": "user", "content": [{"type": "image", "image": noise((1920, 1080), seed=5)}]},
+    ]  # fmt: skip
+    assert_same(
+        qwen2vl_backend.prepare_inputs([conversation]),
+        reference_inputs(qwen2vl_backend.processor, conversation),
+    )

@@ -1,0 +1,128 @@
+"""The transformers backend on a tiny random-weight checkpoint loaded from a folder."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PIL import Image
+from pixelpilot.vlm import GenerationParams, ModelNotFoundError, load_backend, visual_tokens
+from pixelpilot.vlm.resize import model_image_size, video_frame_size
+
+IMAGE_PAD = 151655
+VIDEO_PAD = 151656
+
+
+def screenshot(size: tuple[int, int], seed: int = 0) -> Image.Image:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def ask(image, text: str = "Where is the search box?") -> list[dict]:
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "image", "image": image}, {"type": "text", "text": text}],
+        }
+    ]
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_generates_with_the_reference_number_of_visual_tokens(qwen2vl_backend, size) -> None:
+    conversation = ask(screenshot(size))
+    inputs = qwen2vl_backend.prepare_inputs([conversation])
+    from transformers import Qwen2VLImageProcessor
+
+    reference = Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12_845_056)(
+        images=screenshot(size), return_tensors="pt"
+    )
+    expected_tokens = int(reference["image_grid_thw"].prod()) // 4
+    assert int((inputs["input_ids"] == IMAGE_PAD).sum()) == expected_tokens
+    assert expected_tokens == visual_tokens(*size, max_pixels=12_845_056)
+
+    (completion,) = qwen2vl_backend.generate(conversation, GenerationParams(max_new_tokens=8))
+    assert isinstance(completion.text, str)
+    assert completion.image_sizes == (model_image_size(*size, max_pixels=12_845_056),)
+    assert completion.usage.visual_tokens == expected_tokens
+    assert completion.usage.prompt_tokens == inputs["input_ids"].shape[1]
+    assert 1 <= completion.usage.completion_tokens <= 8 or completion.finish_reason == "stop"
+    assert completion.timings.total_s >= completion.timings.model_s > 0
+
+
+def test_batch_with_left_padding_equals_single_runs(qwen2vl_backend) -> None:
+    short = ask(screenshot((640, 480), 1), "Hi")
+    long = ask(screenshot((1280, 720), 2), "Describe every element on this page in detail.")
+    params = GenerationParams(max_new_tokens=6)
+    batched = qwen2vl_backend.generate([short, long], params)
+    singles = [qwen2vl_backend.generate(c, params)[0] for c in (short, long)]
+    assert [c.text for c in batched] == [c.text for c in singles]
+    assert [c.image_sizes for c in batched] == [((644, 476),), ((1288, 728),)]
+    assert qwen2vl_backend.processor.tokenizer.padding_side == "left"
+
+
+def test_greedy_is_deterministic_and_sampling_follows_the_seed(qwen2vl_backend) -> None:
+    conversation = ask(screenshot((320, 240)))
+    greedy = GenerationParams(max_new_tokens=6)
+    assert (
+        qwen2vl_backend.generate(conversation, greedy)[0].text
+        == qwen2vl_backend.generate(conversation, greedy)[0].text
+    )
+    sampled = GenerationParams(max_new_tokens=6, temperature=1.0, seed=7)
+    first = qwen2vl_backend.generate(conversation, sampled)[0].text
+    assert qwen2vl_backend.generate(conversation, sampled)[0].text == first
+
+
+def test_per_request_pixel_limits(tiny_qwen2vl) -> None:
+    backend = load_backend("transformers", model=tiny_qwen2vl, device="cpu", max_pixels=1_003_520)
+    (completion,) = backend.generate(
+        ask(screenshot((1920, 1080))), GenerationParams(max_new_tokens=2)
+    )
+    assert completion.image_sizes == ((1316, 728),)
+    assert completion.usage.visual_tokens == 1222
+    part_limit = [{"role": "user", "content": [
+        {"type": "image", "image": screenshot((1920, 1080)), "max_pixels": 200_704}, {"type": "text", "text": "x"}]}]  # fmt: skip
+    (small,) = backend.generate(part_limit, GenerationParams(max_new_tokens=2))
+    assert small.image_sizes == (model_image_size(1920, 1080, max_pixels=200_704),)
+
+
+def test_qwen25vl_checkpoint(tiny_qwen25vl) -> None:
+    backend = load_backend("transformers", model=tiny_qwen25vl, device="cpu")
+    (completion,) = backend.generate(
+        ask(screenshot((1366, 768))), GenerationParams(max_new_tokens=4)
+    )
+    assert completion.image_sizes == (model_image_size(1366, 768, max_pixels=12_845_056),)
+    assert type(backend.model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+
+
+def test_video_from_a_screen_recording(qwen2vl_backend, tmp_path) -> None:
+    from tests.fixtures.media import write_video
+
+    path = write_video(tmp_path / "rec.mp4", seconds=3, fps=10, size=(320, 240))
+    conversation = [{"role": "user", "content": [
+        {"type": "video", "video": str(path)}, {"type": "text", "text": "What happened in this screen recording?"}]}]  # fmt: skip
+    inputs = qwen2vl_backend.prepare_inputs([conversation])
+    t, h, w = (int(v) for v in inputs["video_grid_thw"][0])
+    # 6 frames at 2 fps, two per temporal patch; 320x240 grows to the video minimum
+    # of 128 tokens a frame: 392x280 (= video_frame_size(320, 240, 6))
+    assert (t, w * 14, h * 14) == (3, *video_frame_size(320, 240, 6)) == (3, 392, 280)
+    assert int((inputs["input_ids"] == VIDEO_PAD).sum()) == t * h * w // 4
+    (completion,) = qwen2vl_backend.generate(conversation, GenerationParams(max_new_tokens=3))
+    assert completion.image_sizes == ()
+
+
+def test_missing_folder_fails_fast_with_advice(tmp_path) -> None:
+    start = time.monotonic()
+    with pytest.raises(ModelNotFoundError, match="local folder"):
+        load_backend("transformers", model=str(tmp_path / "no-such-model"))
+    with pytest.raises(ModelNotFoundError, match=r"config\.json"):
+        load_backend("transformers", model=str(tmp_path))
+    assert time.monotonic() - start < 60  # generous: what matters is no retry loop
+
+
+def test_uncached_hub_id_offline_fails_fast_with_advice(monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", "/nonexistent-pixelpilot-hf-home")
+    with pytest.raises(ModelNotFoundError, match="HF_HUB_OFFLINE"):
+        load_backend("transformers", model="Qwen/Qwen2-VL-7B-Instruct")
