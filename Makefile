@@ -8,10 +8,13 @@ APT_PACKAGES := chromium fonts-liberation xvfb xdotool x11-utils xauth
 # torch is pinned to the build that lies on local disk; a bare "torch" pulls GBs of CUDA.
 TORCH := torch==2.14.1 torchvision==0.29.1
 INSTALLED := $(VENV)/.pixelpilot-installed
+# A second, minimal install (CPU torch without torchvision) that tests the image-only path.
+MINIMAL := .venv-minimal
+MINIMAL_TORCH := torch==2.13.0
 
-.PHONY: setup system venv test demo lint clean
+.PHONY: setup system venv minimal test demo lint clean
 
-setup: system venv
+setup: system venv minimal
 
 system:
 	@missing=""; \
@@ -30,6 +33,14 @@ $(INSTALLED): pyproject.toml
 	$(PIP) install -q -e ".[dev]"
 	@touch $@
 
+minimal: $(MINIMAL)/.pixelpilot-installed
+
+$(MINIMAL)/.pixelpilot-installed: pyproject.toml
+	@test -x $(MINIMAL)/bin/python || python3 -m venv $(MINIMAL)
+	@$(MINIMAL)/bin/python -c "import torch" 2>/dev/null || $(MINIMAL)/bin/python -m pip install -q $(MINIMAL_TORCH)
+	$(MINIMAL)/bin/python -m pip install -q -e ".[local]"
+	@touch $@
+
 test: setup
 	$(PY) -m pytest -q
 
@@ -46,4 +57,4 @@ demo: setup
 	  | $(VENV)/bin/pixelpilot parse --dialect uitars --screenshot-size 1920x1080
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(MINIMAL) .pytest_cache .ruff_cache .hypothesis *.egg-info

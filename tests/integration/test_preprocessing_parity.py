@@ -66,3 +66,23 @@ def test_several_images_paths_rgba_and_per_image_limits(qwen2vl_backend, tmp_pat
         qwen2vl_backend.prepare_inputs([conversation]),
         reference_inputs(qwen2vl_backend.processor, conversation),
     )
+
+
+@pytest.fixture(scope="module")
+def processor_mode_backend(tiny_qwen2vl):
+    from pixelpilot.vlm import load_backend
+
+    return load_backend("transformers", model=tiny_qwen2vl, device="cpu", preprocess="processor")
+
+
+@pytest.mark.parametrize("size", SIZES[:8], ids=[f"{w}x{h}" for w, h in SIZES[:8]])
+def test_processor_mode_equals_the_processor_alone(processor_mode_backend, size) -> None:
+    """What a vLLM server computes from the raw screenshot it receives."""
+    image = noise(size, seed=size[1])
+    conversation = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": "Where?"}]}]
+    processor = processor_mode_backend.processor
+    text = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    assert_same(
+        processor_mode_backend.prepare_inputs([conversation]),
+        processor(text=[text], images=[image], padding=True, return_tensors="pt"),
+    )

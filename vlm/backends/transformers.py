@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..backend import (
     BackendError,
@@ -24,7 +24,16 @@ from ..backend import (
     Usage,
     as_batch,
 )
-from ..messages import is_image, is_video, parts, pixel_limits, prepare_image
+from ..messages import (
+    image_ref,
+    is_image,
+    is_video,
+    load_image,
+    parts,
+    pixel_limits,
+    prepare_image,
+    to_rgb,
+)
 from ..resize import FACTOR, PATCH_SIZE
 
 _MERGE_AREA = (FACTOR // PATCH_SIZE) ** 2  # 2x2 patches make one visual token
@@ -138,12 +147,21 @@ class TransformersBackend:
         device: str | None = None,
         device_map: str | dict | None = None,
         attn_implementation: str = "auto",
+        preprocess: Literal["qwen-vl-utils", "processor"] = "qwen-vl-utils",
     ) -> None:
+        """`preprocess` picks the reference the pixels must equal: "qwen-vl-utils" (the Qwen
+        team's pipeline: Pillow resizes, then the processor) or "processor" (the processor
+        alone resizes, as a vLLM server does with the images it receives; faster)."""
         import torch
         from transformers import AutoModelForImageTextToText
 
+        if preprocess not in ("qwen-vl-utils", "processor"):
+            raise ValueError(
+                f"preprocess must be 'qwen-vl-utils' or 'processor', not {preprocess!r}"
+            )
         self.min_pixels = min_pixels
         self.max_pixels = max_pixels
+        self.preprocess = preprocess
         self.checkpoint = resolve_checkpoint(model)
         on_gpu = torch.cuda.is_available() and device != "cpu"
         self.device = device or ("cuda" if on_gpu else "cpu")
@@ -164,29 +182,22 @@ class TransformersBackend:
 
     # -- inputs ------------------------------------------------------------------
     def prepare_inputs(self, conversations: Sequence[Conversation]) -> Any:
-        """Model-ready tensors for a batch, equal to qwen-vl-utils + the processor."""
+        """Model-ready tensors for a batch, equal to the chosen reference pipeline."""
         batch = as_batch(conversations)
         texts = [
             self.processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
             for c in batch
         ]
-        images, videos, limits = [], [], []
+        images, videos = [], []
         for conversation in batch:
             for part in (p for m in conversation for p in parts(m.get("content"))):
                 if is_image(part):
-                    images.append(
-                        prepare_image(part, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
-                    )
-                    limits.append(pixel_limits(part, self.min_pixels, self.max_pixels))
+                    images.append(self._image(part))
                 elif is_video(part):
                     videos.append(_video_frames(part))
         kwargs: dict[str, Any] = {}
-        if images:  # already resized: limits that keep every prepared image as it is
-            size = {
-                "shortest_edge": min(lo for lo, _ in limits),
-                "longest_edge": max(hi for _, hi in limits),
-            }
-            kwargs["images_kwargs"] = {"size": size}
+        if images:
+            kwargs["images_kwargs"] = self._image_kwargs()
         if videos and getattr(self.processor, "video_processor", None) is None:
             raise BackendError(
                 "video input needs torchvision (transformers' video processor); install "
@@ -198,6 +209,20 @@ class TransformersBackend:
             text=texts, images=images or None, videos=videos or None,
             padding=True, return_tensors="pt", **kwargs,
         )  # fmt: skip
+
+    def _image(self, part: dict[str, Any]) -> Any:
+        """Resized here like qwen-vl-utils, or left for the processor to resize. An image
+        with its own pixel limits is always resized here: the processor takes one set."""
+        own_limits = "min_pixels" in part or "max_pixels" in part or "resized_height" in part
+        if self.preprocess == "qwen-vl-utils" or own_limits:
+            return prepare_image(part, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
+        return to_rgb(load_image(image_ref(part)))
+
+    def _image_kwargs(self) -> dict[str, Any]:
+        lo, hi = pixel_limits({}, self.min_pixels, self.max_pixels)
+        if self.preprocess == "qwen-vl-utils":  # every image already has its final size
+            return {"do_resize": False}
+        return {"size": {"shortest_edge": lo, "longest_edge": hi}}
 
     # -- generation --------------------------------------------------------------
     def generate(
