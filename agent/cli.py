@@ -83,6 +83,33 @@ def _cmd_prompt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from pixelpilot.vlm import BackendError, GenerationParams, load_backend
+
+    options: dict = {"min_pixels": args.min_pixels, "max_pixels": args.max_pixels}
+    if args.backend == "openai":
+        if not args.base_url:
+            print("pixelpilot ask: --base-url is needed with --backend openai", file=sys.stderr)
+            return 2
+        options.update(base_url=args.base_url, model=args.model or "default")
+    else:
+        options.update(model=args.model)
+    content: list[dict] = [{"type": "image", "image": path} for path in args.image]
+    content += [{"type": "video", "video": path} for path in args.video]
+    content.append({"type": "text", "text": args.question})
+    try:
+        backend = load_backend(args.backend, **options)
+        (completion,) = backend.generate(
+            [[{"role": "user", "content": content}]],
+            GenerationParams(max_new_tokens=args.max_new_tokens),
+        )
+    except (BackendError, ValueError, OSError) as error:
+        print(f"pixelpilot ask: {error}", file=sys.stderr)
+        return 1
+    print(completion.model_dump_json(indent=2) if args.json else completion.text)
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     print(json.dumps(action_json_schema(), indent=2))
     return 0
@@ -127,6 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grounding", action="store_true", help="the grounding prompt instead")
     p.add_argument("--screenshot-size", type=_size, metavar="WxH", default=None)
     p.set_defaults(func=_cmd_prompt)
+
+    p = sub.add_parser("ask", help="ask a model about screenshots or a screen recording")
+    p.add_argument("question")
+    p.add_argument("--backend", default="transformers", choices=["transformers", "openai"])
+    p.add_argument(
+        "--model", help="checkpoint folder or hub id (transformers), model name (openai)"
+    )
+    p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--image", action="append", default=[], metavar="PATH")
+    p.add_argument("--video", action="append", default=[], metavar="PATH")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--json", action="store_true", help="print the whole completion as JSON")
+    _add_pixels(p)
+    p.set_defaults(func=_cmd_ask)
 
     p = sub.add_parser("schema", help="JSON schema of the action space")
     p.set_defaults(func=_cmd_schema)

@@ -16,7 +16,9 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-MINIMAL = Path(os.environ.get("PIXELPILOT_MINIMAL_PYTHON", ROOT / ".venv-minimal" / "bin" / "python"))
+MINIMAL = Path(
+    os.environ.get("PIXELPILOT_MINIMAL_PYTHON", ROOT / ".venv-minimal" / "bin" / "python")
+)
 
 SCRIPT = """
 import sys, numpy as np, torch
@@ -39,7 +41,9 @@ print(type(backend.processor.image_processor).__name__, completion.image_sizes, 
 
 
 @pytest.mark.skipif(not MINIMAL.exists(), reason="no .venv-minimal: `make test` builds it")
-def test_backend_without_torchvision_matches_the_full_install(qwen2vl_backend, tiny_qwen2vl, tmp_path) -> None:
+def test_backend_without_torchvision_matches_the_full_install(
+    qwen2vl_backend, tiny_qwen2vl, tmp_path
+) -> None:
     out = tmp_path / "inputs.pt"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     run = subprocess.run([str(MINIMAL), "-c", SCRIPT, str(tiny_qwen2vl), str(out)], capture_output=True,
@@ -52,7 +56,12 @@ def test_backend_without_torchvision_matches_the_full_install(qwen2vl_backend, t
     from PIL import Image
 
     image = Image.fromarray(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8))
-    conversation = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": "Where?"}]}]
+    conversation = [
+        {
+            "role": "user",
+            "content": [{"type": "image", "image": image}, {"type": "text", "text": "Where?"}],
+        }
+    ]
     full = qwen2vl_backend.prepare_inputs([conversation])
     minimal = torch.load(out)
     assert torch.equal(minimal["input_ids"], full["input_ids"])

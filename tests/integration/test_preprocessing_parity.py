@@ -79,7 +79,12 @@ def processor_mode_backend(tiny_qwen2vl):
 def test_processor_mode_equals_the_processor_alone(processor_mode_backend, size) -> None:
     """What a vLLM server computes from the raw screenshot it receives."""
     image = noise(size, seed=size[1])
-    conversation = [{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": "Where?"}]}]
+    conversation = [
+        {
+            "role": "user",
+            "content": [{"type": "image", "image": image}, {"type": "text", "text": "Where?"}],
+        }
+    ]
     processor = processor_mode_backend.processor
     text = processor.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
     assert_same(

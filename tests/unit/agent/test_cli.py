@@ -59,3 +59,22 @@ def test_other_commands(args: list[str], expect: str) -> None:
     out = run(*args)
     assert out.returncode == 0, out.stderr
     assert expect in out.stdout
+
+
+def test_ask_a_local_model_about_a_screenshot(tiny_qwen2vl, tmp_path) -> None:
+    from PIL import Image
+
+    shot = tmp_path / "shot.png"
+    Image.new("RGB", (1366, 768), "white").save(shot)
+    out = run("ask", "Where is the search box?", "--model", str(tiny_qwen2vl), "--image", str(shot),
+              "--max-new-tokens", "3", "--max-pixels", "1003520", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    completion = json.loads(out.stdout)
+    assert completion["image_sizes"] == [[1316, 728]]  # 1366x768 is just over 1,003,520 px
+    assert completion["usage"]["visual_tokens"] == 1222
+
+
+def test_ask_without_a_model_says_what_to_do(tmp_path) -> None:
+    out = run("ask", "hi", "--model", str(tmp_path / "missing"))
+    assert out.returncode == 1
+    assert "local folder" in out.stderr
