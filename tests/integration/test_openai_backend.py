@@ -282,8 +282,8 @@ def test_extra_body_is_merged(server: FakeServer) -> None:
     assert (body["top_k"], body["skip_special_tokens"]) == (1, False)
 
 
-def test_video_frames_go_as_images_and_paths_are_refused(server: FakeServer) -> None:
-    server.push(chat("ok"), chat("ok"))
+def test_videos_frames_as_images_files_as_data_urls(server: FakeServer, tmp_path) -> None:
+    server.push(chat("ok"), chat("ok"), chat("ok"))
     frames = [screenshot(56, 56), screenshot(56, 56)]
     conversation = [{"role": "user", "content": [{"type": "video", "video": frames}]}]
     (completion,) = backend(server).generate([conversation])
@@ -296,10 +296,21 @@ def test_video_frames_go_as_images_and_paths_are_refused(server: FakeServer) -> 
     part = server.requests[1].body["messages"][0]["content"][0]
     assert part == {"type": "video_url", "video_url": {"url": "https://x.test/v.mp4"}}
 
-    local = [{"role": "user", "content": [{"type": "video", "video": "/tmp/clip.mp4"}]}]
-    with pytest.raises(BackendError, match="video"):
-        backend(server).generate([local])
-    assert len(server.requests) == 2
+    from tests.fixtures.media import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", seconds=1, fps=4, size=(64, 48))
+    local = [{"role": "user", "content": [{"type": "video", "video": str(clip)}]}]
+    backend(server).generate([local])
+    url = server.requests[2].body["messages"][0]["content"][0]["video_url"]["url"]
+    assert url.startswith("data:video/mp4;base64,")
+    assert base64.b64decode(url.split(",", 1)[1]) == clip.read_bytes()
+
+    missing = [
+        {"role": "user", "content": [{"type": "video", "video": str(tmp_path / "gone.mp4")}]}
+    ]
+    with pytest.raises(BackendError, match="no video file"):
+        backend(server).generate([missing])
+    assert len(server.requests) == 3
 
 
 def test_authorization_header_from_env(server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:

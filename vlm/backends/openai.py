@@ -8,7 +8,8 @@ turns each image into: `resized_px` coordinates only map back correctly with it.
 Videos: servers disagree on how a list of frames is sent, so a frame list goes out as
 one image part per frame, in order (the model then sees images, not a video, and each
 frame counts in `image_sizes`). A video given as an http(s) or data URL is passed as a
-`video_url` part; a local video path is refused, since the server cannot read our disk.
+`video_url` part, and a local file goes as a base64 data URL (the server cannot read our
+disk; vLLM samples `video_url` videos itself).
 """
 
 from __future__ import annotations
@@ -59,6 +60,20 @@ class _Prepared:
     messages: list[dict[str, Any]] = field(default_factory=list)
     image_sizes: list[tuple[int, int]] = field(default_factory=list)
     visual_tokens: int = 0
+
+
+def _video_data_url(path: Any) -> str:
+    """A local recording as a base64 data URL: the server cannot read our disk, and vLLM
+    decodes and samples `video_url` data URLs itself."""
+    import base64
+    import mimetypes
+    from pathlib import Path
+
+    file = Path(str(path).removeprefix("file://"))
+    if not file.is_file():
+        raise BackendError(f"no video file at {_short(str(file), 120)}")
+    mime = mimetypes.guess_type(file.name)[0] or "video/mp4"
+    return f"data:{mime};base64," + base64.b64encode(file.read_bytes()).decode("ascii")
 
 
 def _short(value: Any, limit: int = 300) -> str:
@@ -242,11 +257,7 @@ class OpenAIBackend:
                 return [self._image_part(part, frame, prepared) for frame in video]
             if isinstance(video, str) and video.startswith((*_REMOTE, "data:")):
                 return [{"type": "video_url", "video_url": {"url": video}}]
-            raise BackendError(
-                f"the OpenAI backend cannot send the video {_short(str(video), 80)}: the server "
-                "cannot read files on this machine. Pass the frames as a list of PIL images "
-                "(sent as images) or the video as an http(s) or data URL."
-            )
+            return [{"type": "video_url", "video_url": {"url": _video_data_url(video)}}]
         if part.get("type", "text") == "text":
             return [{"type": "text", "text": str(part.get("text", ""))}]
         raise BackendError(f"unsupported message part type {part.get('type')!r}")
