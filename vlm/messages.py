@@ -124,17 +124,38 @@ def encode_data_url(image: Any, fmt: str = "png", quality: int = 90) -> str:
     return f"data:image/{mime};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def image_size(ref: Any) -> tuple[int, int] | None:
+    """(width, height) of an image reference, reading only a file's header; None for a
+    remote URL."""
+    from PIL import Image
+
+    if isinstance(ref, Image.Image):
+        return ref.size
+    if isinstance(ref, str) and ref.startswith(("http://", "https://")):
+        return None
+    if isinstance(ref, str) and ref.startswith("data:image"):
+        return load_image(ref).size
+    with Image.open(str(ref).removeprefix("file://")) as image:
+        return image.size
+
+
 def describe_content(content: Any) -> list[Any]:
-    """Content with images replaced by their pixel size (for fingerprints and logs)."""
+    """Content with images replaced by their pixel size, never their path or pixels, so
+    the same screen given as a file in another folder or as a PIL image reads the same
+    (for fingerprints and logs)."""
     out: list[Any] = []
     for part in parts(content):
         if is_image(part):
             ref = image_ref(part)
-            size = getattr(ref, "size", None)
+            try:
+                size = image_size(ref)
+            except OSError:
+                size = None
             out.append({"image": list(size) if size else str(ref)[:80]})
         elif is_video(part):
             video = part.get("video")
-            out.append({"video": len(video) if isinstance(video, list) else str(video)})
+            name = len(video) if isinstance(video, list | tuple) else Path(str(video)).name
+            out.append({"video": name})
         else:
             out.append(part.get("text", ""))
     return out

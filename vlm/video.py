@@ -25,6 +25,7 @@ from .resize import (
 @dataclass(frozen=True)
 class Video:
     frames: list[Any]  # PIL images, already at the size the model will see
+    indices: list[int]  # which source frames they are
     timestamps: list[float]  # seconds from the start of the clip, one per frame
     sample_fps: float  # frames per second of video time actually sampled
     source_size: tuple[int, int]
@@ -44,31 +45,31 @@ def load_video(
 ) -> Video:
     """Decode `path` and sample it the way Qwen2-VL expects; raises ValueError for a file
     that is not a readable video or is too short to give two frames."""
+    if nframes is not None and max_frames is not None:
+        raise ValueError("give either nframes or fps/max_frames, not both")
     total, source_fps, (width, height) = _probe(path)
     options: dict[str, Any] = {"fps": fps, "max_frames": max_frames, "nframes": nframes}
-    count = video_frame_count(total, source_fps, **options)
-    indices = video_frame_indices(total, count)
-    picked, decoded = _decode(path, indices)
+
+    def sample(total: int) -> tuple[list[int], tuple[int, int]]:
+        count = video_frame_count(total, source_fps, **options)
+        size = video_frame_size(
+            width, height, count, min_pixels=min_pixels, max_pixels=max_pixels,
+            total_pixels=total_pixels,
+        )  # fmt: skip
+        return video_frame_indices(total, count), size
+
+    indices, size = sample(total)
+    picked, decoded = _decode(path, indices, size)
     if decoded != total:  # the packet count lied (rare): sample again from the true count
         total = decoded
-        count = video_frame_count(total, source_fps, **options)
-        indices = video_frame_indices(total, count)
-        picked, _ = _decode(path, indices)
-    size = video_frame_size(
-        width,
-        height,
-        count,
-        min_pixels=min_pixels,
-        max_pixels=max_pixels,
-        total_pixels=total_pixels,
-    )
-    from PIL import Image
-
-    frames = [picked[i].convert("RGB").resize(size, Image.Resampling.BICUBIC) for i in indices]
+        indices, size = sample(total)
+        picked, _ = _decode(path, indices, size)
+    frames = [picked[i] for i in indices]
     return Video(
         frames=frames,
+        indices=indices,
         timestamps=[i / source_fps for i in indices],
-        sample_fps=count / total * source_fps,
+        sample_fps=len(indices) / total * source_fps,
         source_size=(width, height),
         source_fps=source_fps,
         total_frames=total,
@@ -101,13 +102,19 @@ def _probe(path: str | Path) -> tuple[int, float, tuple[int, int]]:
     return total, fps, size
 
 
-def _decode(path: str | Path, indices: list[int]) -> tuple[dict[int, Any], int]:
-    """The wanted frames by index, decoded in one pass holding only those in memory."""
+def _decode(
+    path: str | Path, indices: list[int], size: tuple[int, int]
+) -> tuple[dict[int, Any], int]:
+    """The wanted frames by index, resized as they are decoded so that only the small
+    copies stay in memory; and how many frames the file really has."""
+    from PIL import Image
+
     wanted = set(indices)
     picked: dict[int, Any] = {}
     count = 0
     with _open(path) as container:
         for count, frame in enumerate(container.decode(container.streams.video[0]), start=1):
             if count - 1 in wanted:
-                picked[count - 1] = frame.to_image()
+                image = frame.to_image().convert("RGB")
+                picked[count - 1] = image.resize(size, Image.Resampling.BICUBIC)
     return picked, count

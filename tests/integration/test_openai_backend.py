@@ -413,6 +413,26 @@ def test_batch_answers_in_input_order(server: FakeServer) -> None:
     assert len(server.requests) == 3
 
 
+def test_batch_requests_are_in_flight_together(server: FakeServer) -> None:
+    """Counted on the server, not timed: no speed assertion on a shared machine."""
+    lock, state = threading.Lock(), {"now": 0, "most": 0}
+    everyone_arrived = threading.Barrier(3, timeout=10)
+
+    def slow(body: Any) -> Reply:
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        everyone_arrived.wait()  # fails (BrokenBarrierError) unless all three are in flight
+        with lock:
+            state["now"] -= 1
+        return chat("ok")
+
+    server.fallback = slow
+    completions = backend(server, max_parallel=3).generate([user_turn(t) for t in "abc"])
+    assert [c.text for c in completions] == ["ok"] * 3
+    assert state["most"] == 3
+
+
 def test_load_backend_builds_it(server: FakeServer) -> None:
     server.push(chat("ok"))
     model = load_backend("openai", base_url=server.base_url + "/", model="m", backoff_s=0.01)

@@ -91,3 +91,41 @@ def test_processor_mode_equals_the_processor_alone(processor_mode_backend, size)
         processor_mode_backend.prepare_inputs([conversation]),
         processor(text=[text], images=[image], padding=True, return_tensors="pt"),
     )
+
+
+def test_a_padded_batch_equals_the_reference_batch(qwen2vl_backend) -> None:
+    batch = [
+        [{"role": "user", "content": [{"type": "image", "image": noise((1280, 720), 8)}, {"type": "text", "text": "Hi"}]}],
+        [{"role": "user", "content": [{"type": "text", "text": "A longer question first, then two images:"},
+                                      {"type": "image", "image": noise((800, 600), 9)},
+                                      {"type": "image", "image": noise((1920, 1080), 10)}]}],
+    ]  # fmt: skip
+    processor = qwen2vl_backend.processor
+    texts = [
+        processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in batch
+    ]
+    images, _ = qwen_vl_utils.process_vision_info(batch)
+    ref = processor(text=texts, images=images, padding=True, return_tensors="pt")
+    ours = qwen2vl_backend.prepare_inputs(batch)
+    assert_same(ours, ref)
+    assert torch.equal(ours["attention_mask"], ref["attention_mask"])
+    assert int(ours["attention_mask"][0, 0]) == 0  # padded on the left
+
+
+def test_a_checkpoint_with_smaller_limits_resizes_twice_like_the_reference(
+    tmp_path, qwen_tokenizer
+) -> None:
+    """qwen-vl-utils resizes with its own defaults, then the processor shrinks again to
+    the checkpoint's max_pixels: the backend must do exactly that, not skip a step."""
+    from pixelpilot.vlm import load_backend
+
+    from tests.fixtures.tiny_qwen import build_tiny_model
+
+    folder = build_tiny_model(tmp_path / "small", tokenizer=qwen_tokenizer, max_pixels=1_003_520)
+    backend = load_backend("transformers", model=folder, device="cpu")
+    conversation = [
+        {"role": "user", "content": [{"type": "image", "image": noise((1920, 1080), 11)}]}
+    ]
+    ours = backend.prepare_inputs([conversation])
+    assert_same(ours, reference_inputs(backend.processor, conversation))
+    assert ours["image_grid_thw"].tolist() == [[1, 52, 94]]

@@ -47,7 +47,10 @@ def test_generates_with_the_reference_number_of_visual_tokens(qwen2vl_backend, s
     assert completion.image_sizes == (model_image_size(*size, max_pixels=12_845_056),)
     assert completion.usage.visual_tokens == expected_tokens
     assert completion.usage.prompt_tokens == inputs["input_ids"].shape[1]
-    assert 1 <= completion.usage.completion_tokens <= 8 or completion.finish_reason == "stop"
+    if completion.finish_reason == "length":
+        assert completion.usage.completion_tokens == 8
+    else:
+        assert completion.finish_reason == "stop" and completion.usage.completion_tokens < 8
     assert completion.timings.total_s >= completion.timings.model_s > 0
 
 
@@ -69,9 +72,21 @@ def test_greedy_is_deterministic_and_sampling_follows_the_seed(qwen2vl_backend) 
         qwen2vl_backend.generate(conversation, greedy)[0].text
         == qwen2vl_backend.generate(conversation, greedy)[0].text
     )
-    sampled = GenerationParams(max_new_tokens=6, temperature=1.0, seed=7)
-    first = qwen2vl_backend.generate(conversation, sampled)[0].text
-    assert qwen2vl_backend.generate(conversation, sampled)[0].text == first
+    sampled = [GenerationParams(max_new_tokens=12, temperature=1.0, seed=s) for s in (7, 7, 8)]
+    first, again, other = (qwen2vl_backend.generate(conversation, p)[0].text for p in sampled)
+    assert first == again  # the same seed samples the same reply
+    assert first != other  # sampling really samples: 12 tokens from 151k
+
+
+def test_stop_strings_end_the_reply_like_a_server(qwen2vl_backend) -> None:
+    conversation = ask(screenshot((320, 240)))
+    (free,) = qwen2vl_backend.generate(conversation, GenerationParams(max_new_tokens=12))
+    stop = free.text[3:5]  # a string the model is known to write, greedy being deterministic
+    (cut,) = qwen2vl_backend.generate(
+        conversation, GenerationParams(max_new_tokens=12, stop=(stop,))
+    )
+    assert cut.text == free.text[: free.text.find(stop)]
+    assert cut.finish_reason == "stop"
 
 
 def test_per_request_pixel_limits(tiny_qwen2vl) -> None:
@@ -110,6 +125,37 @@ def test_video_from_a_screen_recording(qwen2vl_backend, tmp_path) -> None:
     assert int((inputs["input_ids"] == VIDEO_PAD).sum()) == t * h * w // 4
     (completion,) = qwen2vl_backend.generate(conversation, GenerationParams(max_new_tokens=3))
     assert completion.image_sizes == ()
+    assert completion.usage.visual_tokens == t * h * w // 4 == 420
+
+
+def test_qwen25vl_video_knows_how_far_apart_frames_are(tiny_qwen25vl, tmp_path) -> None:
+    """Qwen2.5-VL places frames in time: temporal patch (2 frames) / sampled fps (2/s)
+    = 1 s per grid step, whatever the source frame rate."""
+    from tests.fixtures.media import write_video
+
+    backend = load_backend("transformers", model=tiny_qwen25vl, device="cpu")
+    for fps in (10, 25):
+        path = write_video(tmp_path / f"rec{fps}.mp4", seconds=2, fps=fps, size=(320, 240))
+        conversation = [{"role": "user", "content": [{"type": "video", "video": str(path)}]}]
+        inputs = backend.prepare_inputs([conversation])
+        assert [float(v) for v in inputs["second_per_grid_ts"]] == pytest.approx([1.0])
+    frames = [screenshot((320, 240), i) for i in range(4)]
+    listed = [{"role": "user", "content": [{"type": "video", "video": frames, "sample_fps": 1.0}]}]
+    assert [float(v) for v in backend.prepare_inputs([listed])["second_per_grid_ts"]] == [2.0]
+
+
+def test_the_checkpoint_pixel_limits_apply_when_none_are_given(tmp_path, qwen_tokenizer) -> None:
+    """A checkpoint saved with max_pixels 1,003,520 sees 1920x1080 as 1316x728 in both
+    preprocessing modes, as its processor (and a server running it) would."""
+    from tests.fixtures.tiny_qwen import build_tiny_model
+
+    folder = build_tiny_model(tmp_path / "small", tokenizer=qwen_tokenizer, max_pixels=1_003_520)
+    for mode in ("qwen-vl-utils", "processor"):
+        backend = load_backend("transformers", model=folder, device="cpu", preprocess=mode)
+        (completion,) = backend.generate(
+            ask(screenshot((1920, 1080))), GenerationParams(max_new_tokens=1)
+        )
+        assert completion.image_sizes == ((1316, 728),), mode
 
 
 def test_missing_folder_fails_fast_with_advice(tmp_path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import time
 import urllib.error
 import urllib.request
@@ -134,7 +135,10 @@ class OpenAIBackend:
         backoff_s: float = 0.5,
         max_parallel: int = 8,
         extra_body: dict[str, Any] | None = None,
+        keep_special_tokens: bool = True,
     ) -> None:
+        """`keep_special_tokens` asks vLLM/SGLang not to strip `<|box_start|>` and the
+        other grounding tokens from the reply (their default strips them)."""
         if image_format.lower() not in ("png", "jpeg", "jpg"):
             raise ValueError(f"image_format must be png or jpeg, got {image_format!r}")
         if timeout_s <= 0 or max_retries < 0 or backoff_s < 0 or max_parallel < 1:
@@ -152,6 +156,7 @@ class OpenAIBackend:
         self.timeout_s, self.max_retries, self.backoff_s = timeout_s, max_retries, backoff_s
         self.max_parallel = max_parallel
         self.extra_body = dict(extra_body or {})
+        self.keep_special_tokens = keep_special_tokens
         self._server_limits = pixel_limits({}, min_pixels, max_pixels)
         self._opener = urllib.request.build_opener()  # reads proxy settings now, not at import
 
@@ -224,6 +229,8 @@ class OpenAIBackend:
                 body[key] = getattr(params, key)
         if params.stop:
             body["stop"] = list(params.stop)
+        if self.keep_special_tokens:
+            body["skip_special_tokens"] = False
         limits = {"min_pixels": self.min_pixels, "max_pixels": self.max_pixels}
         limits = {k: v for k, v in limits.items() if v is not None}
         if self.send_pixel_limits and limits:
@@ -297,7 +304,8 @@ class OpenAIBackend:
         attempt = 0
         while True:
             request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")
-            wait = self.backoff_s * 2**attempt
+            # jitter keeps parallel requests that were refused together from retrying together
+            wait = self.backoff_s * 2**attempt * random.uniform(0.5, 1.5)
             try:
                 with self._opener.open(request, timeout=self.timeout_s) as response:
                     raw = response.read()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from ..backend import BackendError, Completion, Conversation, GenerationParams, Usage, as_batch
-from ..messages import image_ref, is_image, load_image, parts, pixel_limits
+from ..messages import image_ref, image_size, is_image, parts, pixel_limits
 from ..resize import model_image_size, visual_tokens
 
 
@@ -57,7 +57,11 @@ def image_sizes(
     as a processor with these limits would give them."""
     sizes, tokens = [], 0
     for part in (p for m in conversation for p in parts(m.get("content")) if is_image(p)):
-        width, height = load_image(image_ref(part)).size
+        size = image_size(image_ref(part))
+        if size is None:  # a remote URL: unknown without fetching it; keeps the order
+            sizes.append((0, 0))
+            continue
+        width, height = size
         lo, hi = pixel_limits(part, min_pixels, max_pixels)
         sizes.append(model_image_size(width, height, min_pixels=lo, max_pixels=hi))
         tokens += visual_tokens(width, height, min_pixels=lo, max_pixels=hi)

@@ -58,27 +58,25 @@ def resolve_checkpoint(model: str | Path) -> str:
                 f"{path} has no config.json: not a checkpoint folder. {_HUB_HELP}"
             )
         return str(path)
-    if str(model).startswith((".", "/", "~")) or os.sep in str(model).strip("/").split("/", 1)[-1]:
+    name = str(model)
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:  # a path, not "org/name"
         raise ModelNotFoundError(f"no checkpoint folder at {path}. {_HUB_HELP}")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import model_info, snapshot_download
 
     try:
-        return snapshot_download(str(model), local_files_only=True)
+        return snapshot_download(name, local_files_only=True)
     except Exception:  # not cached: only try the network if it is allowed and answers
         pass
+    missing = f"there is no folder {path} and {name!r} is not in the local hub cache"
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        raise ModelNotFoundError(
-            f"{model!r} is not in the local cache and HF_HUB_OFFLINE is set. {_HUB_HELP}"
-        )
-    from huggingface_hub import model_info
-
+        raise ModelNotFoundError(f"{missing}, and HF_HUB_OFFLINE is set. {_HUB_HELP}")
     try:
-        model_info(str(model), timeout=5)
+        model_info(name, timeout=5)
     except Exception as error:
         raise ModelNotFoundError(
-            f"cannot reach the hub for {model!r} ({type(error).__name__}). {_HUB_HELP}"
+            f"{missing}, and the hub did not answer ({type(error).__name__}). {_HUB_HELP}"
         ) from None
-    return str(model)
+    return name
 
 
 def load_processor(checkpoint: str) -> Any:
@@ -167,6 +165,10 @@ class TransformersBackend:
         self.device = device or ("cuda" if on_gpu else "cpu")
         if dtype == "auto":  # bf16 is slower than fp32 on CPUs without AMX
             dtype = "bfloat16" if on_gpu else "float32"
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(
+                f"dtype must be 'auto' or a torch dtype name like 'bfloat16', not {dtype!r}"
+            )
         self.processor = load_processor(self.checkpoint)
         self.processor.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         self.model = AutoModelForImageTextToText.from_pretrained(
@@ -188,23 +190,27 @@ class TransformersBackend:
             self.processor.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
             for c in batch
         ]
-        images, videos = [], []
+        images, videos, metadata = [], [], []
         for conversation in batch:
             for part in (p for m in conversation for p in parts(m.get("content"))):
                 if is_image(part):
                     images.append(self._image(part))
                 elif is_video(part):
-                    videos.append(_video_frames(part))
+                    frames, meta = _video(part)
+                    videos.append(frames)
+                    metadata.append(meta)
         kwargs: dict[str, Any] = {}
-        if images:
-            kwargs["images_kwargs"] = self._image_kwargs()
+        if images and (self.min_pixels is not None or self.max_pixels is not None):
+            lo, hi = pixel_limits({}, self.min_pixels, self.max_pixels)
+            kwargs["images_kwargs"] = {"size": {"shortest_edge": lo, "longest_edge": hi}}
         if videos and getattr(self.processor, "video_processor", None) is None:
             raise BackendError(
                 "video input needs torchvision (transformers' video processor); install "
                 "torch with its matching torchvision, or send the frames as images"
             )
-        if videos:
+        if videos:  # the sampling rate tells Qwen2.5-VL how far apart frames are in time
             kwargs["videos_kwargs"] = {"cap_pixels_per_frame": True, "do_sample_frames": False}
+            kwargs["video_metadata"] = metadata
         return self.processor(
             text=texts, images=images or None, videos=videos or None,
             padding=True, return_tensors="pt", **kwargs,
@@ -212,17 +218,13 @@ class TransformersBackend:
 
     def _image(self, part: dict[str, Any]) -> Any:
         """Resized here like qwen-vl-utils, or left for the processor to resize. An image
-        with its own pixel limits is always resized here: the processor takes one set."""
+        with its own pixel limits is always resized here: the processor takes one set.
+        Without limits given, the processor keeps the checkpoint's own, as the reference
+        pipeline and a server do."""
         own_limits = "min_pixels" in part or "max_pixels" in part or "resized_height" in part
         if self.preprocess == "qwen-vl-utils" or own_limits:
             return prepare_image(part, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
         return to_rgb(load_image(image_ref(part)))
-
-    def _image_kwargs(self) -> dict[str, Any]:
-        lo, hi = pixel_limits({}, self.min_pixels, self.max_pixels)
-        if self.preprocess == "qwen-vl-utils":  # every image already has its final size
-            return {"do_resize": False}
-        return {"size": {"shortest_edge": lo, "longest_edge": hi}}
 
     # -- generation --------------------------------------------------------------
     def generate(
@@ -235,14 +237,19 @@ class TransformersBackend:
         start = time.perf_counter()
         inputs = self.prepare_inputs(batch).to(self.model.device)
         prepared = time.perf_counter()
+        options = self._decoding(params)
+        if params.stop:
+            options["stopping_criteria"] = _stop_on_text(
+                params.stop, inputs["input_ids"].shape[1], self.processor.tokenizer
+            )
         with torch.inference_mode():
-            output = self.model.generate(**inputs, **self._decoding(params))
+            output = self.model.generate(**inputs, **options)
         generated = output[:, inputs["input_ids"].shape[1] :].cpu()
         done = time.perf_counter()
         timings = Timings(
             preprocess_s=prepared - start, model_s=done - prepared, total_s=done - start
         )
-        return self._completions(batch, inputs, generated, timings)
+        return self._completions(batch, inputs, generated, timings, params.stop)
 
     def _decoding(self, params: GenerationParams) -> dict[str, Any]:
         import torch
@@ -262,43 +269,86 @@ class TransformersBackend:
                 options["top_k"] = params.top_k
         if params.repetition_penalty is not None:
             options["repetition_penalty"] = params.repetition_penalty
-        if params.stop:
-            options.update(stop_strings=list(params.stop), tokenizer=self.processor.tokenizer)
         return options
 
-    def _completions(self, batch, inputs, generated, timings: Timings) -> list[Completion]:
-        grids = inputs.get("image_grid_thw")
-        grid_rows = [] if grids is None else [tuple(int(v) for v in row) for row in grids]
+    def _completions(
+        self, batch, inputs, generated, timings: Timings, stop: Sequence[str]
+    ) -> list[Completion]:
+        images = _rows(inputs.get("image_grid_thw"))
+        videos = _rows(inputs.get("video_grid_thw"))
         prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
-        results, cursor = [], 0
+        results = []
         for row, conversation in enumerate(batch):
-            count = sum(1 for m in conversation for p in parts(m.get("content")) if is_image(p))
-            mine = grid_rows[cursor : cursor + count]
-            cursor += count
-            tokens, stopped = _until_eos(generated[row].tolist(), self._eos)
+            content = [p for m in conversation for p in parts(m.get("content"))]
+            mine = _take(images, sum(1 for p in content if is_image(p)))
+            clips = _take(videos, sum(1 for p in content if is_video(p)))
+            tokens, ended = _until_eos(generated[row].tolist(), self._eos)
+            text = self.processor.tokenizer.decode(tokens, skip_special_tokens=False)
+            text, stopped = _cut_at_stop(text, stop)
             usage = Usage(
                 prompt_tokens=int(prompt_lengths[row]),
-                visual_tokens=sum(t * h * w for t, h, w in mine) // _MERGE_AREA,
+                visual_tokens=sum(t * h * w for t, h, w in mine + clips) // _MERGE_AREA,
                 completion_tokens=len(tokens),
             )
             results.append(
                 Completion(
-                    text=self.processor.tokenizer.decode(tokens, skip_special_tokens=False),
+                    text=text,
                     usage=usage,
                     timings=timings,
                     image_sizes=tuple((w * PATCH_SIZE, h * PATCH_SIZE) for _, h, w in mine),
-                    finish_reason="stop" if stopped else "length",
+                    finish_reason="stop" if ended or stopped else "length",
                 )
             )
         return results
 
 
-def _video_frames(part: dict[str, Any]) -> list[Any]:
-    """Frames of a video part: a list of images as given, or a file sampled by the
-    Qwen2-VL rules (`pixelpilot.vlm.video.load_video`)."""
+def _rows(grid: Any) -> list[tuple[int, int, int]]:
+    return [] if grid is None else [(int(t), int(h), int(w)) for t, h, w in grid.tolist()]
+
+
+def _take(rows: list[tuple[int, int, int]], count: int) -> list[tuple[int, int, int]]:
+    """The next `count` grid rows: the processor lists them for the whole batch in order."""
+    taken = rows[:count]
+    del rows[:count]
+    return taken
+
+
+def _stop_on_text(stop: Sequence[str], prompt_length: int, tokenizer: Any) -> Any:
+    """Stop a row once its reply contains a stop string. transformers' own stop_strings
+    also match across the end of the prompt ("assistant\n" + "\n" is "\n\n"); servers
+    only look at the reply, and so does this."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopOnText(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            replies = tokenizer.batch_decode(
+                input_ids[:, prompt_length:], skip_special_tokens=False
+            )
+            hits = [any(s in reply for s in stop) for reply in replies]
+            return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopOnText()])
+
+
+def _cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Text up to the first stop string, as OpenAI-compatible servers return it."""
+    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+def _video(part: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Frames of a video part and their sampling metadata: a list of images as given
+    (at `sample_fps`, default 2), or a file sampled by the Qwen2-VL rules."""
     video = part["video"]
     if isinstance(video, list | tuple):
-        return list(video)
+        count = len(video)
+        fps = float(part.get("sample_fps", 2.0))
+        return list(video), {
+            "fps": fps,
+            "frames_indices": list(range(count)),
+            "total_num_frames": count,
+        }
     from ..video import load_video
 
     options = {
@@ -306,7 +356,13 @@ def _video_frames(part: dict[str, Any]) -> list[Any]:
         for k in ("fps", "min_pixels", "max_pixels", "total_pixels", "max_frames", "nframes")
         if k in part
     }
-    return load_video(video, **options).frames
+    clip = load_video(video, **options)
+    meta = {
+        "fps": clip.source_fps,
+        "frames_indices": clip.indices,
+        "total_num_frames": clip.total_frames,
+    }
+    return clip.frames, meta
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:

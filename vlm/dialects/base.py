@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pixelpilot.tools import Action, ActionParseError, Box, Key, Point, Space, normalize_chord
 
+from ..messages import image_size
 from ..resize import CHECKPOINT_MAX_PIXELS, DEFAULT_MIN_PIXELS, model_image_size
 
 Mode = Literal["computer", "mobile"]
@@ -91,8 +92,12 @@ class Dialect(ABC):
         ]
 
     def _size_of(self, image: Any) -> tuple[int, int] | None:
-        size = getattr(image, "size", None)
-        return self.model_size(size) if isinstance(size, tuple) and len(size) == 2 else None
+        """The model image size for a screenshot given as a PIL image, path or data URL."""
+        try:
+            size = image_size(image)
+        except (OSError, TypeError, ValueError):
+            return None
+        return self.model_size(size) if size else None
 
     def render_grounding(self, instruction: str, image: Any) -> list[Message]:
         return [

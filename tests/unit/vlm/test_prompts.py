@@ -63,3 +63,10 @@ def test_grounding_messages_carry_image_and_instruction(name: str) -> None:
 def test_unknown_dialect_names_the_choices() -> None:
     with pytest.raises(ValueError, match="qwen25vl"):
         get_dialect("gpt-vision")
+
+
+def test_qwen25vl_states_the_size_for_a_screenshot_file_too(tmp_path) -> None:
+    path = tmp_path / "shot.png"
+    Image.new("RGB", (1920, 1080)).save(path)
+    messages = get_dialect("qwen25vl").render("Open Gmail", str(path))
+    assert "The screen's resolution is 1932x1092." in messages[0]["content"][0]["text"]

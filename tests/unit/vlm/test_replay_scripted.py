@@ -119,3 +119,22 @@ def test_scripted_answers_from_a_function_of_the_request() -> None:
 def test_unknown_backend_kind() -> None:
     with pytest.raises(ValueError, match="transformers"):
         load_backend("gemini")
+
+
+def test_the_fingerprint_ignores_where_a_screenshot_lives(tmp_path) -> None:
+    """The same screen as a PIL image, a file in another run folder, or a file:// URL."""
+    image = Image.new("RGB", (1280, 720), "white")
+    for folder in ("run1", "run2"):
+        (tmp_path / folder).mkdir()
+        image.save(tmp_path / folder / "step-000.png")
+    dialect = get_dialect("uitars")
+    digests = {
+        request_digest(dialect.render("task", ref))
+        for ref in (
+            image,
+            str(tmp_path / "run1" / "step-000.png"),
+            f"file://{tmp_path}/run2/step-000.png",
+        )
+    }
+    assert len(digests) == 1
+    assert request_digest(dialect.render("task", Image.new("RGB", (1920, 1080)))) not in digests
