@@ -1,5 +1,74 @@
 """Controllers that perceive and act: browser (Playwright), desktop (X11), fake.
 
 They take actions from `pixelpilot.tools` in screenshot pixels and convert them to their
-own units with `tools.geometry.convert_point`; they never import `vlm`.
+own units with `tools.geometry.convert_point`; they never import `vlm`. Playwright, mss
+and the X tools load only when a controller is opened.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .base import (
+    ActionFailed,
+    ActionResult,
+    ActionTimings,
+    ControllerError,
+    ElementInfo,
+    Environment,
+    Observation,
+)
+from .fake import FakeEnvironment
+
+if TYPE_CHECKING:
+    from .browser import BrowserEnvironment
+    from .desktop import DesktopEnvironment
+
+
+def open_browser(
+    url: str | None = None,
+    *,
+    viewport: tuple[int, int] = (1280, 720),
+    device_scale_factor: float = 1.0,
+    headless: bool = True,
+    executable_path: str | None = None,
+    user_data_dir: str | Path | None = None,
+    cdp_url: str | None = None,
+) -> BrowserEnvironment:
+    """A Chromium page (Debian's by default) at `viewport` CSS pixels and the given device
+    pixel ratio; `user_data_dir` keeps a logged-in profile, `cdp_url` attaches to a
+    running browser instead of launching one."""
+    from .browser import BrowserEnvironment
+
+    return BrowserEnvironment(
+        url, viewport=viewport, device_scale_factor=device_scale_factor, headless=headless,
+        executable_path=executable_path, user_data_dir=user_data_dir, cdp_url=cdp_url,
+    )  # fmt: skip
+
+
+def open_desktop(
+    display: str | None = None,
+    *,
+    monitor: int | tuple[int, int, int, int] = 1,
+    scale: float = 1.0,
+) -> DesktopEnvironment:
+    """An X11 screen ($DISPLAY by default): a monitor index or a region, and the scale of
+    screenshot pixels per X pixel."""
+    from .desktop import DesktopEnvironment
+
+    return DesktopEnvironment(display, monitor=monitor, scale=scale)
+
+
+__all__ = [
+    "ActionFailed",
+    "ActionResult",
+    "ActionTimings",
+    "ControllerError",
+    "ElementInfo",
+    "Environment",
+    "FakeEnvironment",
+    "Observation",
+    "open_browser",
+    "open_desktop",
+]

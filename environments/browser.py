@@ -1,0 +1,302 @@
+"""A Playwright browser that sees at the device pixel ratio and clicks where the model
+pointed.
+
+Screenshots are taken at the page's device pixel ratio, so the model sees what a person
+on that screen sees; points come back in screenshot pixels and are divided by the ratio
+(through `tools.geometry`, in `Environment.execute`) into the CSS pixels Playwright's
+mouse takes. After each action the page must settle: no request in flight and the
+layout unchanged for a short window, bounded by a timeout, instead of a fixed sleep.
+Debian's Chromium is launched by default; `playwright install` is never needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pixelpilot.tools import (
+    Action,
+    Box,
+    Click,
+    Drag,
+    GoBack,
+    Key,
+    Move,
+    Navigate,
+    ScreenFrame,
+    Scroll,
+    Space,
+    Type,
+    Wait,
+)
+
+from ._browser_js import ELEMENT_AT, SCROLL_STATE, SIGNATURE
+from .base import ActionFailed, ControllerError, ElementInfo, Environment, Observation
+
+CHROMIUM_ARGS = [
+    "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-sandbox",
+]  # fmt: skip
+_KEYS = {
+    "ctrl": "Control", "alt": "Alt", "shift": "Shift", "meta": "Meta", "enter": "Enter",
+    "tab": "Tab", "escape": "Escape", "backspace": "Backspace", "delete": "Delete",
+    "insert": "Insert", "space": "Space", "up": "ArrowUp", "down": "ArrowDown",
+    "left": "ArrowLeft", "right": "ArrowRight", "home": "Home", "end": "End",
+    "pageup": "PageUp", "pagedown": "PageDown", "capslock": "CapsLock", "numlock": "NumLock",
+    "scrolllock": "ScrollLock", "printscreen": "PrintScreen", "pause": "Pause",
+    "contextmenu": "ContextMenu",
+}  # fmt: skip
+_WHEEL_PX = 100  # CSS pixels per wheel notch, as Chromium scrolls for one notch
+_CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection closed")
+
+
+def find_chromium() -> str:
+    """Debian's real Chromium binary (skipping its wrapper script), or any on PATH."""
+    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser"), shutil.which("google-chrome")):  # fmt: skip
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise ControllerError(
+        "no Chromium found: install Debian's chromium (apt-get install chromium) or pass "
+        "executable_path=...; pixelpilot never downloads a browser"
+    )
+
+
+def playwright_key(name: str) -> str:
+    return _KEYS.get(name, name.upper() if len(name) > 1 and name.startswith("f") else name)
+
+
+class BrowserEnvironment(Environment):
+    """One Playwright browser context; follows new tabs and popups."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        viewport: tuple[int, int] = (1280, 720),
+        device_scale_factor: float = 1.0,
+        headless: bool = True,
+        executable_path: str | None = None,
+        user_data_dir: str | Path | None = None,
+        cdp_url: str | None = None,
+        settle_timeout_s: float = 3.0,
+        quiet_s: float = 0.08,
+    ) -> None:
+        from playwright.sync_api import sync_playwright
+
+        self.viewport, self.dpr = viewport, device_scale_factor
+        self.settle_timeout_s, self.quiet_s = settle_timeout_s, quiet_s
+        self._start_url = url
+        self._inflight = 0
+        self._pointer = (0.0, 0.0)  # CSS pixels: where a drag without a start begins
+        self._seen: ScreenFrame | None = None
+        self._pages_before = 0
+        self._playwright = sync_playwright().start()
+        try:
+            self._browser, self.context = self._open(
+                executable_path, headless, user_data_dir, cdp_url
+            )
+        except Exception:
+            self._playwright.stop()
+            raise
+        self.context.on("page", self._watch)
+        for page in self.context.pages:
+            self._watch(page)
+        self.page = self.context.pages[-1] if self.context.pages else self.context.new_page()
+        if url:
+            self._goto(url)
+
+    def _open(self, executable_path, headless, user_data_dir, cdp_url) -> tuple[Any, Any]:
+        chromium = self._playwright.chromium
+        options = {"viewport": {"width": self.viewport[0], "height": self.viewport[1]},
+                   "device_scale_factor": self.dpr}  # fmt: skip
+        if cdp_url:
+            browser = chromium.connect_over_cdp(cdp_url)
+            return browser, browser.new_context(**options)
+        launch = {"executable_path": executable_path or find_chromium(), "headless": headless,
+                  "args": CHROMIUM_ARGS}  # fmt: skip
+        if user_data_dir:  # a persistent profile: cookies and logins survive the run
+            context = chromium.launch_persistent_context(str(user_data_dir), **launch, **options)
+            return None, context
+        browser = chromium.launch(**launch)
+        return browser, browser.new_context(**options)
+
+    def _watch(self, page: Any) -> None:
+        page.on("request", lambda _: self._count(1))
+        page.on("requestfinished", lambda _: self._count(-1))
+        page.on("requestfailed", lambda _: self._count(-1))
+
+    def _count(self, step: int) -> None:
+        self._inflight = max(0, self._inflight + step)
+
+    # -- Environment ---------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> Observation:
+        url = (options or {}).get("url", self._start_url)
+        if url:
+            self._goto(url)
+        return self.observe()
+
+    def observe(self) -> Observation:
+        from PIL import Image
+
+        png = self._guard(lambda: self.page.screenshot(type="png", caret="initial"))
+        image = Image.open(io.BytesIO(png))
+        image.load()
+        self._seen = ScreenFrame(width=image.width, height=image.height, scale=self.dpr)
+        return Observation(
+            image=image.convert("RGB") if image.mode != "RGB" else image,
+            frame=self._seen,
+            url=self.page.url,
+            title=self._guard(self.page.title),
+        )
+
+    def _frame(self) -> ScreenFrame:
+        """The frame of the last screenshot: points refer to what the model saw."""
+        if self._seen is not None:
+            return self._seen
+        width, height = (round(v * self.dpr) for v in self.viewport)
+        return ScreenFrame(width=width, height=height, scale=self.dpr)
+
+    def _perform(self, action: Action) -> tuple[ElementInfo | None, str | None]:
+        self._pages_before = len(self.context.pages)
+        element = self._element(action)
+        return element, self._guard(lambda: self._dispatch(action))
+
+    def _dispatch(self, action: Action) -> str | None:
+        mouse = self.page.mouse
+        if isinstance(action, Click):
+            self._move(action.point.x, action.point.y)
+            for count in range(1, action.clicks + 1):  # real double clicks carry detail 1, 2
+                mouse.down(button=action.button, click_count=count)
+                mouse.up(button=action.button, click_count=count)
+        elif isinstance(action, Move):
+            self._move(action.point.x, action.point.y)
+        elif isinstance(action, Drag):
+            start = (action.start.x, action.start.y) if action.start else self._pointer
+            self._move(*start)
+            mouse.down()
+            self._move(action.end.x, action.end.y, steps=12)
+            mouse.up()
+        elif isinstance(action, Scroll):
+            return self._scroll(action)
+        elif isinstance(action, Type):
+            self.page.keyboard.type(action.text)
+            if action.submit:
+                self.page.keyboard.press("Enter")
+        elif isinstance(action, Key):
+            self.page.keyboard.press("+".join(playwright_key(k) for k in action.keys))
+        elif isinstance(action, Navigate):
+            self._goto(action.url)
+        elif isinstance(action, GoBack):
+            if self.page.go_back(wait_until="domcontentloaded") is None:
+                raise ActionFailed("There is no previous page to go back to.")
+        elif isinstance(action, Wait):
+            self.page.wait_for_timeout(action.seconds * 1000)
+        return None
+
+    def _move(self, x: float, y: float, steps: int = 1) -> None:
+        self.page.mouse.move(x, y, steps=steps)
+        self._pointer = (x, y)
+
+    def _scroll(self, action: Scroll) -> str | None:
+        x, y = (action.point.x, action.point.y) if action.point else self._pointer
+        self._move(x, y)
+        before = self.page.evaluate(SCROLL_STATE, [x, y])
+        distance = action.amount * _WHEEL_PX
+        dx = {"left": -distance, "right": distance}.get(action.direction, 0)
+        dy = {"up": -distance, "down": distance}.get(action.direction, 0)
+        self.page.mouse.wheel(dx, dy)
+        deadline = time.monotonic() + 1.0  # wheel scrolling is asynchronous: wait for it
+        while time.monotonic() < deadline:
+            self.page.wait_for_timeout(20)
+            if self.page.evaluate(SCROLL_STATE, [x, y]) != before:
+                return None
+        return (
+            f"Scrolling {action.direction} moved nothing here: the content is at its end "
+            "or not scrollable."
+        )
+
+    def _goto(self, url: str) -> None:
+        from playwright.sync_api import Error
+
+        try:
+            self.page.goto(url, wait_until="domcontentloaded", timeout=30_000)
+        except Error as error:
+            if any(s in str(error) for s in _CLOSED):
+                raise ControllerError(f"the browser is gone: {error}") from None
+            reason = str(error).splitlines()[0]
+            raise ActionFailed(f"Could not open {url}: {reason}") from None
+
+    def _element(self, action: Action) -> ElementInfo | None:
+        point = next(iter(action.points().values()), None)
+        if point is None or point.space is not Space.SCREEN:
+            return None
+        try:
+            found = self.page.evaluate(ELEMENT_AT, [point.x, point.y, self.dpr])
+        except Exception:  # a page mid-navigation has no DOM to ask; the action still runs
+            return None
+        if not found:
+            return None
+        x1, y1, x2, y2 = found.pop("bbox")
+        return ElementInfo(**found, bbox=Box.from_corners(x1, y1, x2, y2, Space.SCREENSHOT_PX))
+
+    def _settle(self) -> str | None:
+        """Settle the page, then follow a tab or popup the action opened (its page event
+        arrives while settling) or leave a page that closed itself."""
+        self._settle_page()
+        note = None
+        if self.page.is_closed() and self.context.pages:
+            self.page = self.context.pages[-1]
+            note = f"The page closed itself; now showing {self.page.url}"
+        if len(self.context.pages) > self._pages_before:
+            self.page = self.context.pages[-1]
+            self._guard(lambda: self.page.wait_for_load_state("domcontentloaded"))
+            self._settle_page()
+            note = f"A new tab opened and is now shown: {self.page.url}"
+        return note
+
+    def _settle_page(self) -> None:
+        """Until no request is in flight and the page looks the same a frame apart for
+        `quiet_s`, at most `settle_timeout_s`."""
+        deadline = time.monotonic() + self.settle_timeout_s
+        last, quiet_since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            try:
+                signature = self.page.evaluate(SIGNATURE)
+            except Exception:  # navigating: the old document is gone, the new one not ready
+                signature = None
+                self.page.wait_for_timeout(20)
+            now = time.monotonic()
+            if signature is None or signature != last or self._inflight > 0:
+                last, quiet_since = signature, now
+            elif now - quiet_since >= self.quiet_s:
+                return
+            self.page.wait_for_timeout(15)
+
+    def _guard(self, call: Any) -> Any:
+        """Run a Playwright call; a closed browser becomes a ControllerError."""
+        from playwright.sync_api import Error
+
+        try:
+            return call()
+        except Error as error:
+            if any(s in str(error) for s in _CLOSED):
+                raise ControllerError(f"the browser is gone: {error}") from None
+            raise ActionFailed(str(error).splitlines()[0]) from None
+
+    def _close(self) -> None:
+        for closer in (
+            self.context.close,
+            getattr(self._browser, "close", None),
+            self._playwright.stop,
+        ):
+            if closer is None:
+                continue
+            with contextlib.suppress(Exception):  # already gone: nothing left to release
+                closer()

@@ -1,0 +1,47 @@
+"""Pages served on 127.0.0.1 for the browser tests, and browsers to look at them."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pages"
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:  # keep test output readable
+        pass
+
+
+@pytest.fixture(scope="session")
+def pages_url() -> Iterator[str]:
+    """Base URL of tests/fixtures/pages on a real local HTTP server."""
+    handler = functools.partial(_Quiet, directory=str(PAGES))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def browser(pages_url):
+    """A factory: browser(page, viewport=..., dpr=...) opens a page; all are closed after."""
+    from pixelpilot.environments import open_browser
+
+    opened = []
+
+    def open_page(page: str = "form.html", *, viewport=(1280, 720), dpr: float = 1.0):
+        env = open_browser(f"{pages_url}/{page}", viewport=viewport, device_scale_factor=dpr)
+        opened.append(env)
+        return env
+
+    yield open_page
+    for env in opened:
+        env.close()
