@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .asynchronous import AsyncEnvironment, open_browser_async
 from .base import (
     ActionFailed,
     ActionResult,
@@ -64,11 +65,13 @@ __all__ = [
     "ActionFailed",
     "ActionResult",
     "ActionTimings",
+    "AsyncEnvironment",
     "ControllerError",
     "ElementInfo",
     "Environment",
     "FakeEnvironment",
     "Observation",
     "open_browser",
+    "open_browser_async",
     "open_desktop",
 ]
