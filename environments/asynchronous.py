@@ -56,6 +56,11 @@ class AsyncEnvironment:
     async def execute(self, action: Action) -> ActionResult:
         return await self._call(self.env.execute, action)
 
+    async def run(self, call: Callable[[Environment], Any]) -> Any:
+        """Run `call(environment)` on the environment's own thread: the way to reach the
+        Playwright page or other thread-bound objects from async code."""
+        return await self._call(call, self.env)
+
     async def close(self) -> None:
         await self._call(self.env.close)
         self._executor.shutdown(wait=True)
