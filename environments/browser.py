@@ -11,6 +11,7 @@ Debian's Chromium is launched by default; `playwright install` is never needed.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import shutil
@@ -95,6 +96,7 @@ class BrowserEnvironment(Environment):
         self._pointer = (0.0, 0.0)  # CSS pixels: where a drag without a start begins
         self._seen: ScreenFrame | None = None
         self._pages_before = 0
+        self._sessions: dict[Any, Any] = {}  # page -> CDP session used for screenshots
         self._playwright = sync_playwright().start()
         try:
             self._browser, self.context = self._open(
@@ -145,7 +147,7 @@ class BrowserEnvironment(Environment):
     def observe(self) -> Observation:
         from PIL import Image
 
-        png = self._guard(lambda: self.page.screenshot(type="png", caret="initial"))
+        png = self._guard(self._capture)
         image = Image.open(io.BytesIO(png))
         image.load()
         self._seen = ScreenFrame(width=image.width, height=image.height, scale=self.dpr)
@@ -155,6 +157,28 @@ class BrowserEnvironment(Environment):
             url=self.page.url,
             title=self._guard(self.page.title),
         )
+
+    def _capture(self) -> bytes:
+        """PNG of the viewport at the device pixel ratio. Straight over CDP with Chromium's
+        fast encoder (pixels identical to page.screenshot, a third of the time); the CDP
+        session needs the page's device metrics or it would capture at ratio 1."""
+        session = self._sessions.get(self.page)
+        if session is None:
+            try:
+                session = self.context.new_cdp_session(self.page)
+                size = self.page.viewport_size or {
+                    "width": self.viewport[0],
+                    "height": self.viewport[1],
+                }
+                session.send("Emulation.setDeviceMetricsOverride", {
+                    "width": size["width"], "height": size["height"],
+                    "deviceScaleFactor": self.dpr, "mobile": False,
+                })  # fmt: skip
+            except Exception:  # not Chromium, or no CDP: Playwright's own screenshot
+                return self.page.screenshot(type="png", caret="initial")
+            self._sessions[self.page] = session
+        shot = session.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True})
+        return base64.b64decode(shot["data"])
 
     def _frame(self) -> ScreenFrame:
         """The frame of the last screenshot: points refer to what the model saw."""
@@ -212,7 +236,7 @@ class BrowserEnvironment(Environment):
         dx = {"left": -distance, "right": distance}.get(action.direction, 0)
         dy = {"up": -distance, "down": distance}.get(action.direction, 0)
         self.page.mouse.wheel(dx, dy)
-        deadline = time.monotonic() + 1.0  # wheel scrolling is asynchronous: wait for it
+        deadline = time.monotonic() + 0.5  # wheel scrolling is asynchronous: wait for it
         while time.monotonic() < deadline:
             self.page.wait_for_timeout(20)
             if self.page.evaluate(SCROLL_STATE, [x, y]) != before:
