@@ -9,11 +9,13 @@ import, so it cannot drive a display chosen at run time or two displays in one p
 As a consequence pyautogui's `PAUSE` (a 0.1 s sleep after every call) and `FAILSAFE`
 (abort when the pointer reaches a corner) do not apply here: there is no per-call pause,
 and no corner abort, since a model legitimately clicks in corners; stop a run with the
-agent's own step limit or Ctrl-C instead. xdotool `type` gets a 12 ms key delay, because
-with no delay CJK characters were dropped, and a UTF-8 locale, without which it refuses
-non-ASCII text. Read-only questions (which window has the focus, what is under the
-pointer) use one python-xlib connection: a subprocess for each would double the cost of
-`observe()`.
+agent's own step limit or Ctrl-C instead.
+
+Typing: xdotool `type` gets a UTF-8 locale (without one it refuses non-ASCII text), a
+12 ms key delay (with none, CJK was dropped), and every character the keymap lacks bound
+to a spare keycode beforehand (see `_bind`), so Unicode text arrives complete. Read-only
+questions (which window has the focus, what is under the pointer) go through one
+python-xlib connection: a subprocess each would double the cost of `observe()`.
 
 Units: on X11 the server's pixels are the screen's pixels, so `Space.SCREEN` is X pixels
 (including the monitor's origin). `scale` is screenshot pixels per X pixel: 2 gives the
@@ -29,6 +31,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from pixelpilot.tools import (
@@ -80,6 +83,15 @@ def x_keysym(name: str) -> str:
     raise ActionFailed(f"The key {name!r} cannot be pressed on this desktop.")
 
 
+def _char_keysym(char: str) -> int | None:
+    """The keysym xdotool types `char` with: Latin-1 as is, the rest as Unicode keysyms;
+    None for control characters, which it maps to keys (Return, Tab) itself."""
+    code = ord(char)
+    if code < 0x20 or code == 0x7F:
+        return None
+    return code if code < 0x100 else 0x01000000 + code
+
+
 def _child_env(display: str) -> dict[str, str]:
     """DISPLAY for the child only, and a UTF-8 locale so xdotool accepts non-ASCII."""
     env = {**os.environ, "DISPLAY": display}
@@ -120,6 +132,7 @@ class DesktopEnvironment(Environment):
         self._xdotool, self._env = xdotool, _child_env(display)
         self._xlib: Any = None
         self._capture: Any = None
+        self._bound: dict[int, int] = {}  # spare keycode -> keysym we bound for typing
         try:
             self._xlib = self._open_xlib()
             self._capture = self._open_capture()
@@ -206,10 +219,14 @@ class DesktopEnvironment(Environment):
         from PIL import Image
 
         shot = self._grab()
-        image = Image.frombytes("RGB", shot.size, shot.bgra, "raw", "BGRX")
+        image = Image.frombytes("RGB", shot.size, shot.raw, "raw", "BGRX")
         frame = self._frame()
         if frame.size != image.size:
-            image = image.resize(frame.size, Image.Resampling.LANCZOS)
+            # shrinking: each pixel the average of the X pixels it covers, as a screen of
+            # lower resolution would show it (and 3x faster than Lanczos); growing: bicubic
+            shrink = frame.width < image.width
+            resample = Image.Resampling.BOX if shrink else Image.Resampling.BICUBIC
+            image = image.resize(frame.size, resample)
         return Observation(image=image, frame=frame, focused_window=self._focused_window())
 
     def _settle(self) -> None:
@@ -336,6 +353,7 @@ class DesktopEnvironment(Environment):
             self._type(action)
             return None, None
         if isinstance(action, Key):
+            list(self._bound_chunks("".join(k for k in action.keys if len(k) == 1)))
             self._xdo("key", "+".join(x_keysym(k) for k in action.keys))
             return None, None
         if isinstance(action, Navigate):
@@ -368,15 +386,72 @@ class DesktopEnvironment(Environment):
         self._xdo(*chain, "sleep", 0.02, "mouseup", 1)
         return element
 
+    # -- typing ---------------------------------------------------------------------------
     def _type(self, action: Type) -> None:
         if "\x00" in action.text:
             raise ActionFailed("The text contains a NUL character, which cannot be typed.")
-        if action.text:
-            self._xdo("type", "--delay", 12, "--", action.text, timeout=30 + 0.1 * len(action.text))
+        for chunk in self._bound_chunks(action.text):
+            self._xdo("type", "--delay", 12, "--", chunk, timeout=30 + 0.1 * len(chunk))
         if action.submit:
             self._xdo("key", "Return")
 
+    def _bound_chunks(self, text: str) -> Iterator[str]:
+        """Split `text` so that the characters each chunk lacks in the keymap fit on the
+        spare keycodes, and bind them just before the chunk is handed out."""
+        present, free = self._keymap()
+        chunk, needed = "", set()
+        for char in text:
+            keysym = _char_keysym(char)
+            if free and keysym is not None and keysym not in present and keysym not in needed:
+                if len(needed) == len(free):
+                    self._bind(needed, free)
+                    yield chunk
+                    chunk, needed = "", set()
+                needed.add(keysym)
+            chunk += char
+        if chunk:
+            self._bind(needed, free)
+            yield chunk
+
+    def _keymap(self) -> tuple[set[int], list[int]]:
+        """Keysyms the keyboard map has (our bindings aside) and keycodes free to bind."""
+        info = self._xlib.display.info
+        first, count = info.min_keycode, info.max_keycode - info.min_keycode + 1
+        rows = self._ask(self._xlib.get_keyboard_mapping, first, count) or []
+        present: set[int] = set()
+        free: list[int] = []
+        for code, row in enumerate(rows, start=first):
+            if code in self._bound or not any(row):
+                free.append(code)
+            else:
+                present.update(k for k in row if k)
+        return present, free
+
+    def _bind(self, needed: set[int], free: list[int]) -> None:
+        """Bind the keysyms a chunk lacks to spare keycodes before xdotool starts, so it
+        finds them in the map. Left alone, xdotool rebinds one scratch keycode per
+        character, and an app that looks the key up after the next rebind gets another
+        character or none (1 text in 30 lost characters here); a binding that stays put
+        while the app catches up cannot be misread."""
+        if not needed:
+            return
+        kept = {code for code, keysym in self._bound.items() if keysym in needed}
+        todo = sorted(needed - {self._bound[code] for code in kept})
+        spare = sorted((c for c in free if c not in kept), key=lambda c: c in self._bound)
+        codes = spare[: len(todo)]  # never-bound keycodes first: no need to wait for them
+        if any(code in self._bound for code in codes):
+            self._settle()  # the app may still be reading keys typed with these codes
+            time.sleep(0.1)
+        for code, keysym in zip(codes, todo, strict=True):
+            self._ask(self._xlib.change_keyboard_mapping, code, [[keysym, keysym]])
+            self._bound[code] = keysym
+        self._ask(self._xlib.sync)
+
     def _close(self) -> None:
+        with contextlib.suppress(Exception):  # give the spare keycodes back, if we still can
+            for code in self._bound:
+                self._xlib.change_keyboard_mapping(code, [[0, 0]])
+            self._xlib.sync()
         for resource in (self._capture, self._xlib):
             if resource is not None:
                 # closing a connection to a display that went away may fail; it is gone

@@ -36,6 +36,18 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
+def _accepts(address: str) -> bool:
+    """Whether a Unix socket (a leading NUL: Linux's abstract namespace, which Xvfb also
+    listens on, and the only one where /tmp/.X11-unix cannot be created) takes a
+    connection."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(address)
+        except OSError:
+            return False
+    return True
+
+
 class Xvfb:
     """`with Xvfb() as x: DesktopEnvironment(x.display)`; `stop()` may be called twice."""
 
@@ -129,19 +141,15 @@ class Xvfb:
         return int(data.strip())
 
     def _wait_for_socket(self, number: int) -> None:
-        """Connect once to the server's socket: -displayfd fires as it starts listening."""
+        """Connect once to the server's socket, the way clients will: -displayfd says
+        which number it took, not that it accepts connections yet."""
         path = f"{_SOCKET_DIR}/X{number}"
         deadline = time.monotonic() + self.start_timeout_s
-        while True:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-                try:
-                    probe.connect(path)
-                    return
-                except OSError as error:
-                    if self._process is None or self._process.poll() is not None:
-                        raise ControllerError(f"Xvfb exited: {self._log_tail()}") from error
-                    if time.monotonic() > deadline:
-                        raise ControllerError(f"Xvfb :{number} refuses connections") from error
+        while not any(_accepts(address) for address in ("\0" + path, path)):
+            if self._process is None or self._process.poll() is not None:
+                raise ControllerError(f"Xvfb exited: {self._log_tail()}")
+            if time.monotonic() > deadline:
+                raise ControllerError(f"Xvfb :{number} refuses connections: {self._log_tail()}")
             time.sleep(0.05)
 
     def _log_tail(self) -> str:
