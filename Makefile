@@ -4,7 +4,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-APT_PACKAGES := chromium fonts-liberation xvfb xdotool x11-utils xauth
+# chromium + fonts for the browser tests; Xvfb, xdotool and Tk for the desktop tests
+APT_PACKAGES := chromium fonts-liberation fonts-noto-cjk xvfb xdotool x11-utils xauth libtk8.6
 # torch is pinned to the build that lies on local disk; a bare "torch" pulls GBs of CUDA.
 TORCH := torch==2.14.1 torchvision==0.29.1
 INSTALLED := $(VENV)/.pixelpilot-installed
@@ -17,10 +18,8 @@ MINIMAL_TORCH := torch==2.13.0
 setup: system venv minimal
 
 system:
-	@missing=""; \
-	for bin in chromium Xvfb xdotool xdpyinfo xauth; do command -v $$bin >/dev/null || missing="$$missing $$bin"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages (missing:$$missing)"; \
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  echo "installing Debian packages: $(APT_PACKAGES)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi

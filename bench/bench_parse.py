@@ -16,7 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pixelpilot.vlm import parse_actions
 from pixelpilot.vlm.resize import smart_resize
-
 from tests.unit.vlm import test_golden_qwen, test_golden_showui, test_golden_uitars
 
 

@@ -101,6 +101,7 @@ def bench_execute(base: str, repeat: int) -> None:
 def bench_desktop(repeat: int) -> None:
     import mss
     from PIL import Image
+
     from pixelpilot.environments import open_desktop
     from pixelpilot.environments.xvfb import Xvfb
 

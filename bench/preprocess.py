@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 from PIL import Image
+
 from pixelpilot.vlm import load_backend, visual_tokens
 from pixelpilot.vlm.resize import CHECKPOINT_MAX_PIXELS, DEFAULT_MAX_PIXELS
-
 from tests.fixtures.tiny_qwen import cached_tiny_model
 
 SIZES = [(1280, 720), (1920, 1080), (2560, 1440), (3840, 2160)]

@@ -13,6 +13,8 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from pixelpilot.tools import (
     Action,
     ActionParseError,
@@ -23,7 +25,6 @@ from pixelpilot.tools import (
     Space,
     convert_action,
 )
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class ControllerError(RuntimeError):

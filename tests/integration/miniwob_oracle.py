@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from pixelpilot.tools import Action, Click, Drag, Point, Scroll, Space, Type
 
 __all__ = [

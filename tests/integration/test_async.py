@@ -6,7 +6,6 @@ import asyncio
 
 from pixelpilot.environments import open_browser_async
 from pixelpilot.tools import Click, Point, Space, Type
-
 from tests.integration.browser_fixtures import pages_url  # noqa: F401
 
 

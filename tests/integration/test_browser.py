@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pixelpilot.tools import Click, Drag, GoBack, Key, Move, Navigate, Point, Scroll, Space, Type
 
+from pixelpilot.tools import Click, Drag, GoBack, Key, Move, Navigate, Point, Scroll, Space, Type
 from tests.integration.browser_fixtures import browser, pages_url  # noqa: F401
 
 GRID = [(dpr, viewport) for dpr in (1.0, 1.5, 2.0, 3.0) for viewport in ((1280, 720), (800, 600))]

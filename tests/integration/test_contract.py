@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from PIL import Image
+
 from pixelpilot.environments import (
     ActionResult,
     ControllerError,
@@ -28,7 +29,6 @@ from pixelpilot.tools import (
     Type,
     Wait,
 )  # fmt: skip
-
 from tests.integration.browser_fixtures import pages_url  # noqa: F401
 from tests.integration.desktop_fixtures import xvfb_display  # noqa: F401
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+
 from pixelpilot.environments.base import ControllerError, Environment
 from pixelpilot.environments.desktop import DesktopEnvironment, x_keysym
 from pixelpilot.environments.xvfb import Xvfb
@@ -36,7 +37,6 @@ from pixelpilot.tools import (
     Wait,
 )
 from pixelpilot.tools.keys import NAMED_KEYS
-
 from tests.integration.desktop_fixtures import *  # noqa: F403 (the fixtures)
 from tests.integration.desktop_fixtures import TkApp
 

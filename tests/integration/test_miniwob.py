@@ -9,8 +9,8 @@ One browser per DPR serves every episode.
 from __future__ import annotations
 
 import pytest
-from pixelpilot.tools import Click, Scroll
 
+from pixelpilot.tools import Click, Scroll
 from tests.integration.miniwob_oracle import (
     ORACLES,
     centre,

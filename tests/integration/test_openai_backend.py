@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+
 from pixelpilot.vlm.backend import BackendError, GenerationParams, load_backend
 from pixelpilot.vlm.backends.openai import OpenAIBackend, _retry_after
 

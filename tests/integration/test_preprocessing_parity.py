@@ -118,7 +118,6 @@ def test_a_checkpoint_with_smaller_limits_resizes_twice_like_the_reference(
     """qwen-vl-utils resizes with its own defaults, then the processor shrinks again to
     the checkpoint's max_pixels: the backend must do exactly that, not skip a step."""
     from pixelpilot.vlm import load_backend
-
     from tests.fixtures.tiny_qwen import build_tiny_model
 
     folder = build_tiny_model(tmp_path / "small", tokenizer=qwen_tokenizer, max_pixels=1_003_520)

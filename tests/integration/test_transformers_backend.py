@@ -6,6 +6,7 @@ import time
 
 import pytest
 from PIL import Image
+
 from pixelpilot.vlm import GenerationParams, ModelNotFoundError, load_backend, visual_tokens
 from pixelpilot.vlm.resize import model_image_size, video_frame_size
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from pydantic import ValidationError
+
 from pixelpilot.tools import (
     ACTION_TYPES,
     ActionAdapter,
@@ -20,7 +22,6 @@ from pixelpilot.tools import (
     convert_action,
     normalize_chord,
 )
-from pydantic import ValidationError
 
 P = Point(x=1, y=2, space=Space.SCREENSHOT_PX)
 

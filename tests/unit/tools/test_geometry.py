@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from pixelpilot.tools import Box, CoordinateError, Point, ScreenFrame, Space, convert_point
 
 S = Space

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pixelpilot.vlm import ActionParseError, parse_actions
 
+from pixelpilot.vlm import ActionParseError, parse_actions
 from tests.conftest import assert_parses
 
 W, H = 1920, 1080

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+
 from pixelpilot.vlm import DIALECTS, Turn, get_dialect
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "prompts"

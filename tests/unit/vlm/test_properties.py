@@ -7,6 +7,7 @@ import contextlib
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pixelpilot.tools import (
     Click,
     Drag,

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from PIL import Image
+
 from pixelpilot.vlm import BackendError, get_dialect, load_backend, parse_actions, request_digest
 from pixelpilot.vlm.backend import describe_request
 from pixelpilot.vlm.backends.replay import ReplayDivergence

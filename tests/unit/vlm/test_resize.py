@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from pixelpilot.vlm import resize
 from pixelpilot.vlm.resize import (
     model_image_size,
