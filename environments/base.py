@@ -40,7 +40,10 @@ class Observation(BaseModel):
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    image: Any = Field(description="PIL image at the screen's native pixels.")
+    image: Any = Field(
+        description="PIL image at the screen's native pixels; a desktop `scale` other than "
+        "1 resamples it, and the frame says so."
+    )
     frame: ScreenFrame
     url: str | None = None
     title: str | None = None
