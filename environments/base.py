@@ -63,6 +63,7 @@ class ElementInfo(BaseModel):
     text: str | None = Field(None, description="Visible text, trimmed.")
     label: str | None = None
     test_id: str | None = None
+    input_type: str | None = Field(None, description="type= of an <input>: password, email...")
     bbox: Box | None = Field(None, description="Bounding box in screenshot pixels.")
 
 

@@ -30,6 +30,9 @@ class Turn:
 
     reply: str
     image: Any | None = None
+    #: what the model should hear about its reply: a parse error, a failed action, a
+    #: user's answer; shown as the user's next message
+    feedback: str | None = None
 
 
 def text_part(text: str) -> dict[str, str]:
@@ -78,6 +81,8 @@ class Dialect(ABC):
             if turn.image is not None:
                 messages.append({"role": "user", "content": [image_part(turn.image)]})
             messages.append({"role": "assistant", "content": [text_part(turn.reply)]})
+            if turn.feedback:
+                messages.append({"role": "user", "content": [text_part(turn.feedback)]})
         messages.append({"role": "user", "content": [image_part(image)]})
         return messages
 

@@ -98,6 +98,8 @@ class ShowUI(Dialect):
             if turn.image is not None:
                 content.append(image_part(turn.image))
             content.append(text_part(turn.reply))
+            if turn.feedback:
+                content.append(text_part(turn.feedback))
         content.append(image_part(image))
         return [{"role": "user", "content": content}]
 

@@ -1,0 +1,358 @@
+"""The perceive-plan-act loop, as a generator of typed steps.
+
+`Agent.stream(task)` yields one `AgentStep` per model call: what the screen showed, what
+the model said, which actions that became, what the policy decided and what happened.
+`Agent.run(task)` drains it. Everything the model can fix (an unreadable reply, a point
+off the screen, a failed or refused action) goes back to it as feedback in the next
+prompt; only a broken backend or controller ends the run with status "error". Every
+step is on disk before the next begins.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pixelpilot.environments import (
+    ActionResult,
+    ControllerError,
+    ElementInfo,
+    Environment,
+    Observation,
+)
+from pixelpilot.tools import Action, ActionParseError, CallUser, Finish, Space, convert_action
+from pixelpilot.vlm import BackendError, Completion, GenerationParams, get_dialect
+from pixelpilot.vlm.backend import Backend, describe_request, request_digest
+from pixelpilot.vlm.dialects import Dialect
+
+from .history import History
+from .policy import Decision, Policy
+from .secrets import Secrets
+from .trajectory import TrajectoryWriter, new_run_dir
+
+Status = Literal["success", "failure", "needs_user", "max_steps", "stopped", "error"]
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int = Field(30, ge=1)
+    max_seconds: float | None = Field(None, gt=0, description="Wall-time limit of a run.")
+    max_failures: int = Field(3, ge=1, description="Consecutive unusable steps before giving up.")
+    history_images: int | None = Field(None, ge=0, description="None: the dialect's default.")
+    history_text: int = Field(10, ge=0)
+    max_visual_tokens: int | None = Field(None, ge=1)
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    mode: Literal["computer", "mobile"] = "computer"
+    generation: GenerationParams = GenerationParams()
+    record: Path | None = Field(Path("runs"), description="Root for run directories; None: none.")
+    video: bool = True
+    report: bool = True
+
+
+class AgentStep(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: int
+    observation: Observation = Field(exclude=True)
+    completion: Completion | None = None
+    model_actions: list[Any] = []
+    actions: list[Any] = []  # in screenshot pixels, secrets as placeholders
+    parse_error: str | None = None
+    decisions: list[Decision] = []
+    results: list[ActionResult] = []
+    feedback: str | None = None
+    timings: dict[str, float] = {}
+    status: Status | None = None  # set on the step that ended the run
+
+
+class RunResult(BaseModel):
+    status: Status
+    answer: str | None = None
+    reason: str | None = None
+    steps: int = 0
+    trajectory_dir: Path | None = None
+
+
+class Agent:
+    def __init__(
+        self,
+        backend: Backend,
+        environment: Environment,
+        *,
+        dialect: str | Dialect = "uitars15",
+        config: AgentConfig | None = None,
+        policy: Policy | None = None,
+        secrets: dict[str, str] | Secrets | None = None,
+        on_call_user: Callable[[str], str | None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.backend, self.env = backend, environment
+        self.dialect = get_dialect(dialect)
+        self.config = config or AgentConfig()
+        self.policy = policy or Policy()
+        self.secrets = secrets if isinstance(secrets, Secrets) else Secrets(secrets)
+        self.on_call_user, self.should_stop = on_call_user, should_stop
+        self.result: RunResult | None = None
+        domains = self.policy.domains
+        if domains is not None and hasattr(environment, "set_domains"):
+            environment.set_domains(domains)  # enforced in the controller, redirects too
+
+    # -- the loop --------------------------------------------------------------------
+    def run(self, task: str) -> RunResult:
+        for _ in self.stream(task):
+            pass
+        assert self.result is not None
+        return self.result
+
+    def stream(self, task: str) -> Iterator[AgentStep]:
+        run = _Run(self, task)
+        try:
+            while run.result is None:
+                if (reason := run.limit_reached()) is not None:
+                    run.finish(*reason)
+                    break
+                step = run.step()
+                yield step
+        except KeyboardInterrupt:
+            run.finish("stopped", "interrupted (Ctrl-C)")
+        except (ControllerError, BackendError) as error:
+            run.finish("error", f"{type(error).__name__}: {error}")
+        finally:
+            if run.result is None:  # the caller stopped iterating early
+                run.finish("stopped", "the caller stopped the run")
+            self.result = run.close()
+
+
+class _Run:
+    """The state of one run; `Agent.stream` drives it."""
+
+    def __init__(self, agent: Agent, task: str) -> None:
+        self.agent, self.task = agent, task
+        config, dialect = agent.config, agent.dialect
+        images = dialect.history_images if config.history_images is None else config.history_images
+        self.history = History(
+            max_images=images, max_text=config.history_text,
+            max_visual_tokens=config.max_visual_tokens,
+            min_pixels=config.min_pixels, max_pixels=config.max_pixels,
+        )  # fmt: skip
+        self.started = time.monotonic()
+        self.index, self.failures = 0, 0
+        self.focused: ElementInfo | None = None
+        self.result: RunResult | None = None
+        self.writer = TrajectoryWriter(new_run_dir(config.record, task)) if config.record else None
+        if self.writer:
+            self.writer.write({
+                "type": "header", "task": agent.secrets.redact(task), "dialect": dialect.name,
+                "backend": type(agent.backend).__name__, "model": _model_name(agent.backend),
+                "environment": type(agent.env).__name__,
+                "secrets": agent.secrets.names, "config": config.model_dump(mode="json"),
+                "created": time.time(),
+            })  # fmt: skip
+
+    def limit_reached(self) -> tuple[Status, str] | None:
+        config = self.agent.config
+        if self.agent.should_stop is not None and self.agent.should_stop():
+            return "stopped", "the stop signal was given"
+        if self.index >= config.max_steps:
+            return "max_steps", f"reached max_steps={config.max_steps}"
+        if config.max_seconds is not None and time.monotonic() - self.started > config.max_seconds:
+            return "stopped", f"reached max_seconds={config.max_seconds:g}"
+        if self.failures >= config.max_failures:
+            return "failure", f"{self.failures} unusable steps in a row"
+        return None
+
+    def step(self) -> AgentStep:
+        prepared = self.prepare()
+        (completion,) = self.agent.backend.generate([prepared[1]], self.agent.config.generation)
+        return self.complete(prepared, completion)
+
+    def prepare(self) -> tuple[Observation, list[dict[str, Any]], float, float]:
+        """Observe and build the request (the part before the model call)."""
+        agent, start = self.agent, time.perf_counter()
+        observation = agent.env.observe()
+        turns = self.history.turns(observation.image)
+        messages = agent.dialect.render(self.task, observation.image, turns, mode=agent.config.mode)
+        return observation, messages, start, time.perf_counter()
+
+    def complete(self, prepared: tuple, completion: Completion) -> AgentStep:
+        """Parse, check and run what the model answered, then record the step."""
+        observation, messages, start, observed = prepared
+        answered = time.perf_counter()
+        step = AgentStep(index=self.index, observation=observation, completion=completion)
+        self._act(step, observation, completion)
+        acted = time.perf_counter()
+        self.history.add(observation.image, completion.text, step.feedback)
+        acting = sum(r.timings.total_s for r in step.results)
+        step.timings = {
+            "observe_s": observed - start, "model_s": answered - observed,
+            "act_s": acted - answered, "total_s": acted - start,
+            "overhead_s": (acted - start) - (answered - observed) - acting,
+        }  # fmt: skip
+        self._record(step, messages)
+        self.index += 1
+        return step
+
+    def _act(self, step: AgentStep, observation: Observation, completion: Completion) -> None:
+        try:
+            step.model_actions = self.agent.dialect.parse(completion.text)
+            size = _model_size(self.agent, observation, completion)
+            step.actions = [
+                convert_action(a, Space.SCREENSHOT_PX, frame=observation.frame, model_size=size)
+                for a in step.model_actions
+            ]
+        except ActionParseError as error:
+            step.parse_error = str(error)
+            step.feedback = f"Your last reply could not be used: {error}"
+            self.failures += 1
+            return
+        notes = [self._run_action(step, i, a) for i, a in enumerate(step.actions)]
+        failed = any(d.verdict == "deny" for d in step.decisions) or any(
+            not r.ok for r in step.results
+        )
+        self.failures = self.failures + 1 if failed else 0
+        step.feedback = "\n".join(n for n in notes if n) or None
+
+    def _run_action(self, step: AgentStep, index: int, action: Action) -> str | None:
+        """Run one action unless an earlier one in the reply failed or ended the run."""
+        if self.result is not None or len(step.results) < len(step.decisions):
+            return None
+        if any(not r.ok for r in step.results) or any(d.verdict == "deny" for d in step.decisions):
+            return None
+        agent = self.agent
+        decision = agent.policy.resolve(action, agent.policy.check(action, self.focused))
+        step.decisions.append(decision)
+        if decision.verdict == "deny":
+            return f"Action {index + 1} was refused: {decision.reason}"
+        if isinstance(action, Finish):
+            step.status = "success" if action.status == "success" else "failure"
+            self.finish(step.status, "the model finished the task", answer=action.answer)
+            return None
+        if isinstance(action, CallUser):
+            return self._call_user(step, action)
+        result = agent.env.execute(agent.secrets.substitute(action))
+        result = ActionResult.model_validate(agent.secrets.redact(result.model_dump(mode="json")))
+        step.results.append(result)
+        if result.element is not None and action.points():
+            self.focused = result.element
+        if not result.ok:
+            return f"Action {index + 1} failed: {result.error}"
+        return result.note
+
+    def _call_user(self, step: AgentStep, action: CallUser) -> str | None:
+        answer = self.agent.on_call_user(action.question) if self.agent.on_call_user else None
+        if answer is None:
+            step.status = "needs_user"
+            self.finish("needs_user", action.question or "the model asked for the user")
+            return None
+        return f"The user answered: {answer}"
+
+    def _record(self, step: AgentStep, messages: list[dict[str, Any]]) -> None:
+        if self.writer is None:
+            return
+        secrets = self.agent.secrets
+        screenshot = self.writer.save_screenshot(step.index, step.observation.image)
+        observation = step.observation
+        self.writer.write(secrets.redact({
+            "type": "step", "step": step.index, "time": time.time(), "screenshot": screenshot,
+            "frame": observation.frame.model_dump(mode="json"), "url": observation.url,
+            "title": observation.title, "request_digest": request_digest(messages),
+            "request": describe_request(messages),
+            "completion": step.completion.model_dump(mode="json") if step.completion else None,
+            "actions": [
+                {"model": m.model_dump(mode="json"), "screenshot": a.model_dump(mode="json")}
+                for m, a in zip(step.model_actions, step.actions, strict=False)
+            ],
+            "parse_error": step.parse_error, "feedback": step.feedback,
+            "decisions": [d.model_dump(mode="json") for d in step.decisions],
+            "results": [r.model_dump(mode="json") for r in step.results],
+            "timings": step.timings,
+        }))  # fmt: skip
+
+    def finish(self, status: Status, reason: str, answer: str | None = None) -> None:
+        if self.result is None:
+            self.result = RunResult(status=status, reason=reason, answer=answer, steps=self.index)
+
+    def close(self) -> RunResult:
+        result = self.result or RunResult(status="stopped", reason="not started")
+        result = result.model_copy(update={"steps": self.index})
+        if self.writer is not None:
+            summary = result.model_dump(mode="json", exclude={"trajectory_dir"})
+            duration = time.monotonic() - self.started
+            self.writer.write({"type": "end", **summary, "duration_s": duration})
+            self.writer.close()
+            result = result.model_copy(update={"trajectory_dir": self.writer.run_dir})
+            _derive(self.writer.run_dir, self.agent.config)
+        return result
+
+
+def _model_size(agent: Agent, observation: Observation, completion: Completion) -> tuple[int, int]:
+    """The size the model saw the current screenshot at: the backend says (the last image
+    sent); otherwise the same resize rules with the configured limits."""
+    if completion.image_sizes and completion.image_sizes[-1] != (0, 0):
+        return completion.image_sizes[-1]
+    config = agent.config
+    return agent.dialect.model_size(
+        observation.image.size, min_pixels=config.min_pixels, max_pixels=config.max_pixels
+    )
+
+
+def _model_name(backend: Backend) -> str | None:
+    """The checkpoint or served model a backend talks to, for the record."""
+    for attribute in ("checkpoint", "model"):
+        value = getattr(backend, attribute, None)
+        if isinstance(value, str | Path):
+            return str(value)
+    return None
+
+
+def _derive(run_dir: Path, config: AgentConfig) -> None:
+    """The MP4 and the report. A failure here must not lose the run (it is on disk
+    already), so it becomes a warning, not an exception."""
+    import importlib
+    import warnings
+
+    for enabled, module, function in ((config.video, "video", "render_video"),
+                                      (config.report, "report", "render_report")):  # fmt: skip
+        if not enabled:
+            continue
+        try:
+            getattr(importlib.import_module(f"pixelpilot.agent.{module}"), function)(run_dir)
+        except Exception as error:
+            warnings.warn(f"could not write the {module} of {run_dir}: {error}", stacklevel=2)
+
+
+def run_batch(agents: Sequence[Agent], tasks: Sequence[str]) -> list[RunResult]:
+    """Several agents (one environment each) sharing the first agent's backend, in
+    lockstep: every round observes each active environment, then makes ONE batched model
+    call for all of them, then acts. Environments are driven from this thread, one after
+    another: Playwright's sync objects must stay on the thread that made them."""
+    runs = [_Run(agent, task) for agent, task in zip(agents, tasks, strict=True)]
+    backend = agents[0].backend
+    try:
+        while active := [r for r in runs if r.result is None]:
+            for run in active:
+                if (reason := run.limit_reached()) is not None:
+                    run.finish(*reason)
+            active = [r for r in active if r.result is None]
+            if not active:
+                break
+            prepared = [run.prepare() for run in active]
+            completions = backend.generate([p[1] for p in prepared], agents[0].config.generation)
+            for run, ready, completion in zip(active, prepared, completions, strict=True):
+                run.complete(ready, completion)
+    except KeyboardInterrupt:
+        for run in runs:
+            run.finish("stopped", "interrupted (Ctrl-C)")
+    except (ControllerError, BackendError) as error:
+        for run in runs:
+            run.finish("error", f"{type(error).__name__}: {error}")
+    results = [run.close() for run in runs]
+    for agent, result in zip(agents, results, strict=True):
+        agent.result = result
+    return results

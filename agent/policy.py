@@ -1,0 +1,97 @@
+"""The safety policy: every action is checked before anything runs.
+
+Three verdicts: allow; ask (the user's approval callback decides; without one, the
+action is refused); deny (refused, and the model is told why so it can do something
+else). Domain lists are also handed to the browser controller, which enforces them on
+redirects, link clicks and new tabs that no action check can see coming.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from pixelpilot.environments import ElementInfo
+from pixelpilot.environments.domains import DomainPolicy
+from pixelpilot.tools import Action, Key, Navigate, Type, normalize_chord
+
+Verdict = Literal["allow", "ask", "deny"]
+Approver = Callable[[Action, str], bool]
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    verdict: Verdict
+    reason: str | None = None
+
+
+ALLOW = Decision(verdict="allow")
+
+
+@dataclass
+class Policy:
+    """What the agent may do on its own.
+
+    `sensitive` names the kinds of action that need approval: "password" (typing into a
+    password field), "submit" (Enter after typing, or pressing Enter), "chords" (the key
+    chords in `chords`, e.g. ctrl+w), "navigate" (any navigation)."""
+
+    allow_domains: tuple[str, ...] = ()
+    deny_domains: tuple[str, ...] = ()
+    sensitive: frozenset[str] = frozenset({"password"})
+    chords: tuple[str, ...] = ("ctrl+w", "ctrl+q", "alt+f4", "meta+q")
+    approve: Approver | None = None
+    _chords: set[tuple[str, ...]] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._chords = {normalize_chord(c) for c in self.chords}
+
+    @property
+    def domains(self) -> DomainPolicy | None:
+        if not self.allow_domains and not self.deny_domains:
+            return None
+        return DomainPolicy(allow=tuple(self.allow_domains), deny=tuple(self.deny_domains))
+
+    def check(self, action: Action, focused: ElementInfo | None = None) -> Decision:
+        """The verdict for `action`; `focused` is the element the last pointer action hit
+        (the field typing goes into)."""
+        if isinstance(action, Navigate):
+            domains = self.domains
+            if domains is not None and not domains.permits(action.url):
+                return Decision(verdict="deny", reason=domains.explain(action.url))
+            if "navigate" in self.sensitive:
+                return Decision(verdict="ask", reason=f"open {action.url}")
+        for kind, reason in self._sensitive_kinds(action, focused):
+            if kind in self.sensitive:
+                return Decision(verdict="ask", reason=reason)
+        return ALLOW
+
+    def _sensitive_kinds(
+        self, action: Action, focused: ElementInfo | None
+    ) -> Iterable[tuple[str, str]]:
+        if isinstance(action, Type):
+            if focused is not None and focused.input_type == "password":
+                yield "password", "type into a password field"
+            if action.submit:
+                yield "submit", "submit what was typed (Enter)"
+        if isinstance(action, Key):
+            if action.keys == ("enter",):
+                yield "submit", "press Enter"
+            if action.keys in self._chords:
+                yield "chords", f"press {'+'.join(action.keys)}"
+
+    def resolve(self, action: Action, decision: Decision) -> Decision:
+        """Turn an 'ask' into allow or deny with the approval callback."""
+        if decision.verdict != "ask":
+            return decision
+        if self.approve is not None and self.approve(action, decision.reason or ""):
+            return Decision(verdict="allow", reason=f"approved: {decision.reason}")
+        return Decision(
+            verdict="deny",
+            reason=f"The user did not approve this action ({decision.reason}). Try another way "
+            "or finish and say what you need.",
+        )
