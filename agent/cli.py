@@ -174,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dialects", help="list the model dialects")
     p.set_defaults(func=_cmd_dialects)
+
+    from .commands import add_commands
+
+    add_commands(sub, _size)
     return parser
 
 

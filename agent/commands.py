@@ -1,0 +1,304 @@
+"""`pixelpilot run | replay | view | demo`: the agent from the shell.
+
+Exit codes scripts can use: 0 success, 1 failure (the task could not be done, or a
+replay no longer matches), 2 usage error, 3 error (backend or controller broke), 4 the
+model needs the user, 5 max steps reached, 130 stopped (Ctrl-C or a time limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT = {"success": 0, "failure": 1, "error": 3, "needs_user": 4, "max_steps": 5, "stopped": 130}
+DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
+
+
+def add_commands(sub: Any, size_type: Any) -> None:
+    p = sub.add_parser("run", help="run the agent on a task in a browser or on the desktop")
+    p.add_argument("task")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="start a browser at this URL")
+    where.add_argument("--desktop", action="store_true", help="drive the X display ($DISPLAY)")
+    _model_options(p)
+    p.add_argument("--max-steps", type=int, default=30)
+    p.add_argument("--allow-domain", action="append", default=[], metavar="HOST[:PORT]")
+    p.add_argument("--deny-domain", action="append", default=[], metavar="HOST[:PORT]")
+    p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="NAME=ENV_VAR",
+        help="{{NAME}} in the task is typed as $ENV_VAR; the model never sees it",
+    )
+    p.add_argument("--record", default="runs", help="root folder for run directories")
+    p.add_argument("--headed", action="store_true", help="show the browser window")
+    p.add_argument("--viewport", type=size_type, default=(1280, 720), metavar="WxH")
+    p.add_argument("--dpr", type=float, default=1.0, help="device pixel ratio")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("replay", help="re-run a trajectory's actions without the model")
+    p.add_argument("run_dir")
+    p.add_argument("--origin", help="replay against this scheme://host:port instead")
+    p.add_argument("--demo", action="store_true", help="serve the demo shop and replay against it")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.02,
+        help="fraction of pixels that may differ before a step counts as changed",
+    )
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("view", help="open a run's report.html")
+    p.add_argument("run_dir")
+    p.set_defaults(func=cmd_view)
+
+    p = sub.add_parser("demo", help="run the agent on the bundled demo shop")
+    _model_options(p, default_model=DEFAULT_MODEL)
+    p.add_argument(
+        "--oracle",
+        action="store_true",
+        help="answer from the page's DOM instead of a model (a pipeline check)",
+    )
+    p.add_argument(
+        "--fallback-oracle",
+        action="store_true",
+        help="if the model cannot be loaded, say so and run the pipeline check",
+    )
+    p.add_argument("--record", default="runs")
+    p.add_argument("--headed", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+
+def _model_options(p: argparse.ArgumentParser, default_model: str | None = None) -> None:
+    from pixelpilot.vlm import DIALECTS
+
+    p.add_argument("--backend", default="transformers", choices=["transformers", "openai"])
+    p.add_argument(
+        "--model", default=default_model, help="checkpoint folder or hub id; server model name"
+    )
+    p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument(
+        "--dialect",
+        default=None,
+        choices=sorted(DIALECTS),
+        help="the model's output format (default: guessed from the model name)",
+    )
+    p.add_argument("--max-pixels", type=int, default=None)
+
+
+def guess_dialect(model: str | None) -> str:
+    name = (model or "").lower()
+    if "ui-tars" in name or "uitars" in name:
+        return "uitars15" if "1.5" in name else "uitars"
+    if "showui" in name:
+        return "showui"
+    if "2.5" in name or "qwen2_5" in name:
+        return "qwen25vl"
+    return "qwen2vl"
+
+
+def _backend(args: argparse.Namespace) -> Any:
+    from pixelpilot.vlm import load_backend
+
+    if args.backend == "openai":
+        if not args.base_url:
+            raise SystemExit("pixelpilot: --base-url is needed with --backend openai")
+        return load_backend(
+            "openai",
+            base_url=args.base_url,
+            model=args.model or "default",
+            max_pixels=args.max_pixels,
+        )
+    if not args.model:
+        raise SystemExit("pixelpilot: --model is needed (a checkpoint folder or a hub id)")
+    return load_backend("transformers", model=args.model, max_pixels=args.max_pixels)
+
+
+def _secrets(pairs: list[str]) -> dict[str, str]:
+    secrets = {}
+    for pair in pairs:
+        name, _, variable = pair.partition("=")
+        if not name or not variable or variable not in os.environ:
+            raise SystemExit(f"pixelpilot: --secret {pair!r}: give NAME=ENV_VAR with ENV_VAR set")
+        secrets[name] = os.environ[variable]
+    return secrets
+
+
+def print_step(step: Any) -> None:
+    """One line per step while the run goes on."""
+    parts = []
+    results = iter(step.results)
+    for action, decision in zip(step.actions, step.decisions, strict=False):
+        executed = decision.verdict == "allow" and action.action not in ("finish", "call_user")
+        result = next(results, None) if executed else None
+        parts.append(_summary(action, decision, result))
+    what = "; ".join(parts)
+    if step.parse_error:
+        what = f"unreadable reply ({step.parse_error.split('.')[0]})"
+    t = step.timings
+    print(
+        f"step {step.index + 1:>3}  {what or '-':<64.64}  model {t.get('model_s', 0):6.2f}s  "
+        f"act {t.get('act_s', 0):5.2f}s  overhead {t.get('overhead_s', 0) * 1000:4.0f}ms",
+        flush=True,
+    )
+
+
+def _summary(action: Any, decision: Any, result: Any) -> str:
+    data = action.model_dump()
+    kind = data.pop("action")
+    point = next((v for v in data.values() if isinstance(v, dict) and "x" in v), None)
+    where = f" ({point['x']:.0f}, {point['y']:.0f})" if point else ""
+    extra = f" {data['text']!r}" if "text" in data else ""
+    extra = extra or (f" {'+'.join(data['keys'])}" if "keys" in data else "")
+    if decision.verdict == "deny":
+        return f"{kind}{where}{extra} REFUSED: {decision.reason}"
+    if result is None:
+        return f"{kind}{where}{extra}"
+    return f"{kind}{where}{extra} " + ("ok" if result.ok else f"FAILED: {result.error}")
+
+
+def approve_on_terminal(action: Any, reason: str) -> bool:
+    """Ask the person at the terminal; without one, refuse."""
+    if not sys.stdin.isatty():
+        return False
+    answer = input(f"\nThe agent wants to {reason}: {action.action}. Allow? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def run_agent(agent: Any, task: str) -> int:
+    start = time.monotonic()
+    for step in agent.stream(task):
+        print_step(step)
+    result = agent.result
+    print(
+        f"\n{result.status.upper()} after {result.steps} steps in {time.monotonic() - start:.1f}s"
+        + (f": {result.answer}" if result.answer else "")
+        + (f" ({result.reason})" if result.reason else "")
+    )
+    if result.trajectory_dir:
+        print(f"trajectory: {result.trajectory_dir}  (pixelpilot view {result.trajectory_dir})")
+    return EXIT[result.status]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pixelpilot.agent.loop import Agent, AgentConfig
+    from pixelpilot.agent.policy import Policy
+    from pixelpilot.environments import open_browser, open_desktop
+    from pixelpilot.vlm import BackendError
+
+    secrets = _secrets(args.secret)
+    try:
+        backend = _backend(args)
+    except BackendError as error:
+        print(f"pixelpilot run: {error}", file=sys.stderr)
+        return EXIT["error"]
+    env = (
+        open_desktop()
+        if args.desktop
+        else open_browser(
+            args.url, viewport=args.viewport, device_scale_factor=args.dpr, headless=not args.headed
+        )
+    )
+    policy = Policy(
+        allow_domains=tuple(args.allow_domain),
+        deny_domains=tuple(args.deny_domain),
+        approve=approve_on_terminal,
+    )
+    config = AgentConfig(
+        max_steps=args.max_steps, record=Path(args.record), max_pixels=args.max_pixels
+    )
+    with env:
+        agent = Agent(
+            backend,
+            env,
+            dialect=args.dialect or guess_dialect(args.model),
+            config=config,
+            policy=policy,
+            secrets=secrets,
+        )
+        return run_agent(agent, args.task)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pixelpilot.agent.demo import SIGNUP_DONE, SIGNUP_PLAN, SIGNUP_TASK, serve_demo
+    from pixelpilot.agent.loop import Agent, AgentConfig
+    from pixelpilot.agent.oracle import OracleBackend
+    from pixelpilot.agent.policy import Policy
+    from pixelpilot.environments import open_browser
+    from pixelpilot.vlm import BackendError, get_dialect
+
+    backend = None
+    if not args.oracle:
+        try:
+            backend = _backend(args)
+        except BackendError as error:
+            print(
+                f"pixelpilot demo: the model {args.model!r} cannot be loaded.\n  {error}\n"
+                "Options: --model /path/to/checkpoint, --backend openai --base-url URL, or "
+                "--oracle for a pipeline check without a model.",
+                file=sys.stderr,
+            )
+            if not args.fallback_oracle:
+                return EXIT["error"]
+            print(
+                "Running the pipeline check instead: an ORACLE answers from the page's DOM "
+                "(not a model; no accuracy is measured).\n",
+                file=sys.stderr,
+            )
+    dialect = args.dialect or guess_dialect(args.model)
+    with serve_demo() as base, open_browser(f"{base}/form.html", headless=not args.headed) as env:
+        if backend is None:
+            backend = OracleBackend(env, SIGNUP_PLAN, get_dialect(dialect))
+        host = base.removeprefix("http://")
+        agent = Agent(
+            backend,
+            env,
+            dialect=dialect,
+            config=AgentConfig(max_steps=15, record=Path(args.record)),
+            policy=Policy(allow_domains=(host,), approve=_demo_approves),
+            secrets={"password": "correct horse battery"},
+        )
+        print(f"demo shop at {base}; task: {SIGNUP_TASK}\n")
+        code = run_agent(agent, SIGNUP_TASK)
+        done = env.page.evaluate(SIGNUP_DONE)
+        print(f"the shop {'shows' if done else 'does NOT show'} the new account")
+        return code if done or code else EXIT["failure"]
+
+
+def _demo_approves(action: Any, reason: str) -> bool:
+    print(f"         (policy: '{reason}' needs approval; the demo approves it)", flush=True)
+    return True
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pixelpilot.agent.replay import replay_run
+
+    if args.demo:
+        from pixelpilot.agent.demo import serve_demo
+
+        with serve_demo() as base:
+            report = replay_run(Path(args.run_dir), tolerance=args.tolerance, origin=base)
+    else:
+        report = replay_run(Path(args.run_dir), tolerance=args.tolerance, origin=args.origin)
+    for line in report.lines:
+        print(line)
+    return 0 if report.matches else EXIT["failure"]
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    report = Path(args.run_dir) / "report.html"
+    if not report.exists():
+        from pixelpilot.agent.report import render_report
+
+        report = render_report(Path(args.run_dir))
+    print(report.resolve())
+    if os.environ.get("DISPLAY") or sys.platform == "darwin":
+        webbrowser.open(report.resolve().as_uri())
+    return 0
