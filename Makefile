@@ -47,13 +47,12 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The main job. For now: what the model sees for a 1920x1080 screen and a parsed UI-TARS
-# reply, through the installed command line. Later issues replace it with a live demo.
+# The main job: the agent on the bundled demo shop with the default model
+# (Qwen/Qwen2-VL-2B-Instruct from the local cache or the hub). Where neither has it, the
+# command says so and runs the pipeline check instead: an oracle answers from the page's
+# DOM, clearly labelled, no model involved. Trajectory, MP4 and report land in runs/.
 demo: setup
-	$(VENV)/bin/pixelpilot --help
-	$(VENV)/bin/pixelpilot resize 1920x1080 --dialect qwen25vl
-	printf '%s\n' "Thought: The search box is at the top." "Action: click(start_box='<|box_start|>(500,500)<|box_end|>')" \
-	  | $(VENV)/bin/pixelpilot parse --dialect uitars --screenshot-size 1920x1080
+	$(VENV)/bin/pixelpilot demo --fallback-oracle
 
 clean:
 	rm -rf $(VENV) $(MINIMAL) .pytest_cache .ruff_cache .hypothesis *.egg-info
