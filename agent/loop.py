@@ -172,29 +172,35 @@ class _Run:
         (completion,) = self.agent.backend.generate([prepared[1]], self.agent.config.generation)
         return self.complete(prepared, completion)
 
-    def prepare(self) -> tuple[Observation, list[dict[str, Any]], float, float]:
+    def prepare(self) -> tuple[Observation, list[dict[str, Any]], float, float, float]:
         """Observe and build the request (the part before the model call)."""
         agent, start = self.agent, time.perf_counter()
         observation = agent.env.observe()
+        seen = time.perf_counter()
         turns = self.history.turns(observation.image)
         messages = agent.dialect.render(self.task, observation.image, turns, mode=agent.config.mode)
-        return observation, messages, start, time.perf_counter()
+        return observation, messages, start, time.perf_counter(), seen - start
 
     def complete(self, prepared: tuple, completion: Completion) -> AgentStep:
         """Parse, check and run what the model answered, then record the step."""
-        observation, messages, start, observed = prepared
+        observation, messages, start, observed, _ = prepared
         answered = time.perf_counter()
         step = AgentStep(index=self.index, observation=observation, completion=completion)
         self._act(step, observation, completion)
         acted = time.perf_counter()
         self.history.add(observation.image, completion.text, step.feedback)
-        acting = sum(r.timings.total_s for r in step.results)
         step.timings = {
-            "observe_s": observed - start, "model_s": answered - observed,
+            "observe_s": observation_s(prepared), "model_s": answered - observed,
             "act_s": acted - answered, "total_s": acted - start,
-            "overhead_s": (acted - start) - (answered - observed) - acting,
         }  # fmt: skip
         self._record(step, messages)
+        recorded = time.perf_counter()
+        # the loop's own cost: everything but the screen (observe, actions) and the model,
+        # recording included (it happens after the record is written, so only here)
+        environment_s = step.timings["observe_s"] + sum(r.timings.total_s for r in step.results)
+        step.timings["record_s"] = recorded - acted
+        step.timings["total_s"] = recorded - start
+        step.timings["overhead_s"] = recorded - start - (answered - observed) - environment_s
         self.index += 1
         return step
 
@@ -289,6 +295,11 @@ class _Run:
             result = result.model_copy(update={"trajectory_dir": self.writer.run_dir})
             _derive(self.writer.run_dir, self.agent.config)
         return result
+
+
+def observation_s(prepared: tuple) -> float:
+    """Seconds `prepare` spent in `environment.observe()`."""
+    return prepared[4]
 
 
 def _model_size(agent: Agent, observation: Observation, completion: Completion) -> tuple[int, int]:

@@ -50,7 +50,7 @@ class TrajectoryWriter:
     def save_screenshot(self, step: int, image: Any) -> str:
         name = f"step-{step:03d}.png"
         partial = self.run_dir / f".{name}.partial"
-        image.save(partial, format="PNG")
+        image.save(partial, format="PNG", compress_level=1)  # lossless; fast beats small here
         os.replace(partial, self.run_dir / name)
         return name
 

@@ -20,6 +20,7 @@ from .base import (
     Environment,
     Observation,
 )
+from .domains import DomainPolicy
 from .fake import FakeEnvironment
 
 if TYPE_CHECKING:
@@ -36,15 +37,18 @@ def open_browser(
     executable_path: str | None = None,
     user_data_dir: str | Path | None = None,
     cdp_url: str | None = None,
+    domains: DomainPolicy | None = None,
 ) -> BrowserEnvironment:
     """A Chromium page (Debian's by default) at `viewport` CSS pixels and the given device
     pixel ratio; `user_data_dir` keeps a logged-in profile, `cdp_url` attaches to a
-    running browser instead of launching one."""
+    running browser instead of launching one; `domains` limits where it may go
+    (navigations, redirects, link clicks and new tabs)."""
     from .browser import BrowserEnvironment
 
     return BrowserEnvironment(
         url, viewport=viewport, device_scale_factor=device_scale_factor, headless=headless,
         executable_path=executable_path, user_data_dir=user_data_dir, cdp_url=cdp_url,
+        domains=domains,
     )  # fmt: skip
 
 
@@ -67,6 +71,7 @@ __all__ = [
     "ActionTimings",
     "AsyncEnvironment",
     "ControllerError",
+    "DomainPolicy",
     "ElementInfo",
     "Environment",
     "FakeEnvironment",

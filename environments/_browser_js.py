@@ -31,7 +31,8 @@ ELEMENT_AT = r"""
     el.getAttribute('data-test') || el.getAttribute('data-qa');
   const r = el.getBoundingClientRect();
   return {tag: el.tagName.toLowerCase(), role, name, text: text(el.innerText || el.value),
-    label, test_id: testId, input_type: el.tagName === 'INPUT' ? el.type : null, bbox: [r.left * dpr, r.top * dpr, r.right * dpr, r.bottom * dpr]};
+    label, test_id: testId, input_type: el.tagName === 'INPUT' ? el.type : null,
+    bbox: [r.left * dpr, r.top * dpr, r.right * dpr, r.bottom * dpr]};
 }
 """
 

@@ -7,6 +7,16 @@ on that screen sees; points come back in screenshot pixels and are divided by th
 mouse takes. After each action the page must settle: no request in flight and the
 layout unchanged for a short window, bounded by a timeout, instead of a fixed sleep.
 Debian's Chromium is launched by default; `playwright install` is never needed.
+
+A `DomainPolicy` is enforced here, in the controller, not in the prompt: every document
+request (typed navigation, link click, form post, frame, new tab) passes a route handler
+that aborts it before it is sent when the policy refuses its URL. Playwright never shows
+redirects to route handlers, so each page also gets a CDP Fetch interceptor for
+documents that fails a redirect to a refused URL before it is sent. A new tab's first
+request comes before its page exists (no interceptor yet): the route handler fetches it
+itself to see where it redirects, and a new tab that still lands outside the policy is
+closed. Subresources (images, scripts, fonts, XHR) of allowed pages are not checked:
+the policy decides which sites the agent sees and acts on, and pages need their CDNs.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from pixelpilot.tools import (
 
 from ._browser_js import ELEMENT_AT, SCROLL_STATE, SIGNATURE
 from .base import ActionFailed, ControllerError, ElementInfo, Environment, Observation
+from .domains import DomainPolicy, redirect_target, short
 
 CHROMIUM_ARGS = [
     "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -53,6 +64,9 @@ _KEYS = {
 }  # fmt: skip
 _WHEEL_PX = 100  # CSS pixels per wheel notch, as Chromium scrolls for one notch
 _CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection closed")
+_DOCUMENTS = {
+    "patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]
+}
 
 
 def find_chromium() -> str:
@@ -72,7 +86,7 @@ def playwright_key(name: str) -> str:
 
 
 class BrowserEnvironment(Environment):
-    """One Playwright browser context; follows new tabs and popups."""
+    """One Playwright browser context; follows new tabs and popups; keeps to `domains`."""
 
     def __init__(
         self,
@@ -86,6 +100,7 @@ class BrowserEnvironment(Environment):
         cdp_url: str | None = None,
         settle_timeout_s: float = 3.0,
         quiet_s: float = 0.08,
+        domains: DomainPolicy | None = None,
     ) -> None:
         from playwright.sync_api import sync_playwright
 
@@ -97,6 +112,10 @@ class BrowserEnvironment(Environment):
         self._seen: ScreenFrame | None = None
         self._pages_before = 0
         self._sessions: dict[Any, Any] = {}  # page -> CDP session used for screenshots
+        self._domains: DomainPolicy | None = None
+        self._redirect_guards: dict[Any, Any] = {}  # page -> CDP session checking redirects
+        self._blocked: list[str] = []  # what the policy stopped, for the next result's note
+        self._tabs_refused = 0  # new tabs aborted in this action, left as error pages
         self._playwright = sync_playwright().start()
         try:
             self._browser, self.context = self._open(
@@ -109,8 +128,14 @@ class BrowserEnvironment(Environment):
         for page in self.context.pages:
             self._watch(page)
         self.page = self.context.pages[-1] if self.context.pages else self.context.new_page()
+        if domains is not None:
+            self.set_domains(domains)
         if url:
-            self._goto(url)
+            try:
+                self._goto(url)
+            except Exception:  # a refused or unreachable start page: release the browser
+                self.close()
+                raise
 
     def _open(self, executable_path, headless, user_data_dir, cdp_url) -> tuple[Any, Any]:
         chromium = self._playwright.chromium
@@ -131,6 +156,13 @@ class BrowserEnvironment(Environment):
         page.on("request", lambda _: self._count(1))
         page.on("requestfinished", lambda _: self._count(-1))
         page.on("requestfailed", lambda _: self._count(-1))
+        page.on("close", self._forget)
+        if self._domains is not None:
+            self._guard_redirects(page)
+
+    def _forget(self, page: Any) -> None:
+        self._sessions.pop(page, None)
+        self._redirect_guards.pop(page, None)
 
     def _count(self, step: int) -> None:
         self._inflight = max(0, self._inflight + step)
@@ -249,13 +281,102 @@ class BrowserEnvironment(Environment):
     def _goto(self, url: str) -> None:
         from playwright.sync_api import Error
 
+        if self._domains is not None and not self._domains.permits(url):
+            raise ActionFailed(self._domains.explain(url))  # before any request is made
         try:
             self.page.goto(url, wait_until="domcontentloaded", timeout=30_000)
         except Error as error:
             if any(s in str(error) for s in _CLOSED):
                 raise ControllerError(f"the browser is gone: {error}") from None
-            reason = str(error).splitlines()[0]
+            reason = " ".join(self._blocked) or str(error).splitlines()[0]
+            self._blocked.clear()
             raise ActionFailed(f"Could not open {url}: {reason}") from None
+
+    # -- the domain policy ---------------------------------------------------------
+    def set_domains(self, policy: DomainPolicy | None) -> None:
+        """Enforce `policy` from now on, in every tab; None (or empty lists) lifts it."""
+        policy = policy if policy is not None and policy.restricts else None
+        if policy is not None and self._domains is None:
+            self._guard(lambda: self.context.route("**/*", self._route))
+        elif policy is None and self._domains is not None:
+            self._guard(lambda: self.context.unroute("**/*", self._route))
+            for session in self._redirect_guards.values():
+                with contextlib.suppress(Exception):  # its page may be gone already
+                    session.detach()
+            self._redirect_guards.clear()
+        self._domains = policy
+        for page in self.context.pages if policy is not None else ():
+            self._guard_redirects(page)
+
+    def _guard_redirects(self, page: Any) -> None:
+        """A CDP Fetch interceptor for the page's documents: Playwright continues
+        redirects without asking the route handler, this one sees every hop."""
+        if page in self._redirect_guards or page.is_closed():
+            return
+        try:
+            session = self.context.new_cdp_session(page)
+            session.on("Fetch.requestPaused", lambda event: self._paused(session, event))
+            session.send("Fetch.enable", _DOCUMENTS)
+        except Exception:  # no CDP here: the route handler checks the first redirect
+            return
+        self._redirect_guards[page] = session
+
+    def _paused(self, session: Any, event: dict[str, Any]) -> None:
+        url, policy = event["request"]["url"], self._domains
+        params: dict[str, Any] = {"requestId": event["requestId"]}
+        command = "Fetch.continueRequest"  # first hops are the route handler's business
+        if event.get("redirectedRequestId") and policy and not policy.permits(url):
+            self._blocked.append(f"A redirect to {short(url)} was blocked: {policy.reason(url)}.")
+            command, params["errorReason"] = "Fetch.failRequest", "Aborted"
+        with contextlib.suppress(Exception):  # the page closed meanwhile
+            session.send(command, params)
+
+    def _route(self, route: Any, request: Any) -> None:
+        """Every request while a policy is set: documents to refused URLs are aborted
+        before they are sent; subresources pass."""
+        from playwright.sync_api import Error
+
+        policy = self._domains
+        if policy is None or not request.is_navigation_request():
+            return route.fallback()
+        try:
+            page = request.frame.page
+        except Error:  # a new tab's first request comes before its frame exists
+            page = None
+        if not policy.permits(request.url):
+            return self._refuse(route, request.url, policy.reason(request.url), page, "navigation")
+        if page in self._redirect_guards or not request.url.startswith(("http:", "https:")):
+            return route.fallback()
+        try:  # no interceptor on this page yet: fetch here to see where it redirects
+            response = route.fetch(max_redirects=0)
+        except Error:
+            return route.fallback()  # let Chromium try and show the real error
+        target = redirect_target(request.url, response.status, response.headers)
+        if target is not None and not policy.permits(target):
+            return self._refuse(route, target, policy.reason(target), page, "redirect")
+        return route.fulfill(response=response)
+
+    def _refuse(self, route: Any, url: str, reason: str | None, page: Any, kind: str) -> None:
+        if page is None:  # a new tab: its error page is closed in _settle
+            self._tabs_refused += 1
+            self._blocked.append(f"A new tab to {short(url)} was blocked and closed: {reason}.")
+            return route.abort("blockedbyclient")
+        self._blocked.append(f"A {kind} to {short(url)} was blocked: {reason}.")
+        return route.abort("aborted")  # keeps the page where it was, with no error page
+
+    def _keep_tab(self, page: Any) -> bool:
+        """Whether to follow a new tab; one the policy refused is closed instead."""
+        policy, url = self._domains, page.url
+        refused = url.startswith("chrome-error:") and self._tabs_refused > 0
+        if policy is None or (policy.permits(url) and not refused):
+            return True
+        if not refused:  # it got there through redirects after its first hop
+            self._blocked.append(
+                f"A new tab reached {short(url)} and was closed: {policy.reason(url)}."
+            )
+        with contextlib.suppress(Exception):
+            page.close()
+        return False
 
     def _element(self, action: Action) -> ElementInfo | None:
         point = next(iter(action.points().values()), None)
@@ -272,18 +393,23 @@ class BrowserEnvironment(Environment):
 
     def _settle(self) -> str | None:
         """Settle the page, then follow a tab or popup the action opened (its page event
-        arrives while settling) or leave a page that closed itself."""
+        arrives while settling) or leave a page that closed itself; close new tabs the
+        domain policy refused and say what it blocked."""
         self._settle_page()
-        note = None
+        notes = []
         if self.page.is_closed() and self.context.pages:
             self.page = self.context.pages[-1]
-            note = f"The page closed itself; now showing {self.page.url}"
-        if len(self.context.pages) > self._pages_before:
-            self.page = self.context.pages[-1]
+            notes.append(f"The page closed itself; now showing {self.page.url}")
+        opened = [p for p in self.context.pages[self._pages_before :] if self._keep_tab(p)]
+        if opened and opened[-1] is not self.page:
+            self.page = opened[-1]
             self._guard(lambda: self.page.wait_for_load_state("domcontentloaded"))
             self._settle_page()
-            note = f"A new tab opened and is now shown: {self.page.url}"
-        return note
+            notes.append(f"A new tab opened and is now shown: {self.page.url}")
+        notes += self._blocked
+        self._blocked.clear()
+        self._tabs_refused = 0
+        return "\n".join(notes) or None
 
     def _settle_page(self) -> None:
         """Until no request is in flight and the page looks the same a frame apart for
