@@ -237,7 +237,7 @@ class _Run:
             return f"Action {index + 1} was refused: {decision.reason}"
         if isinstance(action, Finish):
             step.status = "success" if action.status == "success" else "failure"
-            self.finish(step.status, "the model finished the task", answer=action.answer)
+            self.finish(step.status, "a Finish action ended the run", answer=action.answer)
             return None
         if isinstance(action, CallUser):
             return self._call_user(step, action)

@@ -32,6 +32,9 @@ class PlanStep:
 class OracleBackend:
     """Replies for `plan`, one step per request, reading positions from `env.page`."""
 
+    #: how runs and reports name it: never mistaken for a model
+    model = "oracle (answers from the page's DOM; not a model)"
+
     def __init__(self, environment: Any, plan: Sequence[PlanStep], dialect: Dialect) -> None:
         self.env, self.plan, self.dialect = environment, list(plan), dialect
         self.position = 0
