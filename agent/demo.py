@@ -36,10 +36,16 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
-@contextlib.contextmanager
-def serve_demo(port: int = 0) -> Iterator[str]:
+def serve_demo(port: int = 0) -> contextlib.AbstractContextManager[str]:
     """Serve the demo shop on 127.0.0.1; yields its base URL."""
-    handler = functools.partial(_Quiet, directory=str(DEMO_APP))
+    return serve_directory(DEMO_APP, port)
+
+
+@contextlib.contextmanager
+def serve_directory(directory: str | Path, port: int = 0) -> Iterator[str]:
+    """Serve a folder of static pages on 127.0.0.1 (never another interface); yields
+    the base URL. Used for the demo, and by tests and benchmarks for their pages."""
+    handler = functools.partial(_Quiet, directory=str(directory))
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -62,19 +62,11 @@ class TrajectoryWriter:
 def read_trajectory(run_dir: str | Path) -> dict[str, Any]:
     """{"header": ..., "steps": [...], "end": ... or None}; a torn last line (a run killed
     mid-write) is skipped, a broken line elsewhere is an error."""
+    from pixelpilot.vlm.backends.replay import read_records
+
     path = Path(run_dir)
     path = path / TRAJECTORY if path.is_dir() else path
-    records: list[dict[str, Any]] = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break
-            raise ValueError(f"{path}:{number} is not valid JSON") from None
+    records = read_records(path)
     header = next((r for r in records if r.get("type") == "header"), None)
     if header is None:
         raise ValueError(f"{path} has no header record")

@@ -11,14 +11,13 @@ import argparse
 import functools
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pixelpilot.agent.demo import serve_directory
 from pixelpilot.environments import open_browser
 from pixelpilot.tools import Click, Drag, Key, Move, Point, Scroll, Space, Type
 
@@ -33,16 +32,6 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000
-
-
-def serve() -> str:
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(PAGES)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def bench_observe(base: str, repeat: int) -> None:
@@ -129,7 +118,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--no-desktop", action="store_true")
     args = parser.parse_args()
-    base = serve()
+    with serve_directory(PAGES) as base:
+        run_all(base, args)
+
+
+def run_all(base: str, args: argparse.Namespace) -> None:
     bench_observe(base, args.repeat)
     bench_execute(base, args.repeat)
     if not args.no_desktop:

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from pixelpilot.agent.demo import serve_directory
+
 PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pages"
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:  # keep test output readable
-        pass
 
 
 @pytest.fixture(scope="session")
 def pages_url() -> Iterator[str]:
     """Base URL of tests/fixtures/pages on a real local HTTP server."""
-    handler = functools.partial(_Quiet, directory=str(PAGES))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_directory(PAGES) as url:
+        yield url
 
 
 @pytest.fixture

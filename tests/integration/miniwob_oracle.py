@@ -15,20 +15,18 @@ an episode time so long it never runs out, `core.startEpisodeReal()`, then wait 
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import math
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pixelpilot.agent.demo import serve_directory
 from pixelpilot.tools import Action, Click, Drag, Point, Scroll, Space, Type
 
 __all__ = [
@@ -54,11 +52,6 @@ def miniwob_html() -> Path | None:
     return html if (html / "miniwob").is_dir() else None
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:  # keep test output readable
-        pass
-
-
 @pytest.fixture(scope="session")
 def miniwob_url() -> Iterator[str]:
     """Base URL of miniwob's `html` folder on a local HTTP server: task pages load
@@ -69,13 +62,8 @@ def miniwob_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"{message}, and CI is set: `make test` installs it")
         pytest.skip(message)
-    handler = functools.partial(_Quiet, directory=str(html))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_directory(html) as url:
+        yield url
 
 
 # -- episodes ---------------------------------------------------------------------------
