@@ -18,6 +18,17 @@ EXIT = {"success": 0, "failure": 1, "error": 3, "needs_user": 4, "max_steps": 5,
 DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
 
 
+class UsageError(Exception):
+    """A command line that cannot work as given: exit code 2."""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def add_commands(sub: Any, size_type: Any) -> None:
     p = sub.add_parser("run", help="run the agent on a task in a browser or on the desktop")
     p.add_argument("task")
@@ -25,7 +36,7 @@ def add_commands(sub: Any, size_type: Any) -> None:
     where.add_argument("--url", help="start a browser at this URL")
     where.add_argument("--desktop", action="store_true", help="drive the X display ($DISPLAY)")
     _model_options(p)
-    p.add_argument("--max-steps", type=int, default=30)
+    p.add_argument("--max-steps", type=_positive, default=30)
     p.add_argument("--allow-domain", action="append", default=[], metavar="HOST[:PORT]")
     p.add_argument("--deny-domain", action="append", default=[], metavar="HOST[:PORT]")
     p.add_argument(
@@ -44,6 +55,13 @@ def add_commands(sub: Any, size_type: Any) -> None:
     p = sub.add_parser("replay", help="re-run a trajectory's actions without the model")
     p.add_argument("run_dir")
     p.add_argument("--origin", help="replay against this scheme://host:port instead")
+    p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="NAME=ENV_VAR",
+        help="type {{NAME}} as $ENV_VAR, as the recorded run did",
+    )
     p.add_argument("--demo", action="store_true", help="serve the demo shop and replay against it")
     p.add_argument(
         "--tolerance",
@@ -107,7 +125,7 @@ def _backend(args: argparse.Namespace) -> Any:
 
     if args.backend == "openai":
         if not args.base_url:
-            raise SystemExit("pixelpilot: --base-url is needed with --backend openai")
+            raise UsageError("--base-url is needed with --backend openai")
         return load_backend(
             "openai",
             base_url=args.base_url,
@@ -115,7 +133,7 @@ def _backend(args: argparse.Namespace) -> Any:
             max_pixels=args.max_pixels,
         )
     if not args.model:
-        raise SystemExit("pixelpilot: --model is needed (a checkpoint folder or a hub id)")
+        raise UsageError("--model is needed (a checkpoint folder or a hub id)")
     return load_backend("transformers", model=args.model, max_pixels=args.max_pixels)
 
 
@@ -124,7 +142,7 @@ def _secrets(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, _, variable = pair.partition("=")
         if not name or not variable or variable not in os.environ:
-            raise SystemExit(f"pixelpilot: --secret {pair!r}: give NAME=ENV_VAR with ENV_VAR set")
+            raise UsageError(f"--secret {pair!r}: give NAME=ENV_VAR with ENV_VAR set")
         secrets[name] = os.environ[variable]
     return secrets
 
@@ -186,24 +204,32 @@ def run_agent(agent: Any, task: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pixelpilot.environments import ControllerError
+    from pixelpilot.vlm import BackendError
+
+    try:
+        return _run(args)
+    except UsageError as error:
+        print(f"pixelpilot run: {error}", file=sys.stderr)
+        return 2
+    except (BackendError, ControllerError) as error:
+        print(f"pixelpilot run: {error}", file=sys.stderr)
+        return EXIT["error"]
+
+
+def _run(args: argparse.Namespace) -> int:
     from pixelpilot.agent.loop import Agent, AgentConfig
     from pixelpilot.agent.policy import Policy
     from pixelpilot.environments import open_browser, open_desktop
-    from pixelpilot.vlm import BackendError
 
     secrets = _secrets(args.secret)
-    try:
-        backend = _backend(args)
-    except BackendError as error:
-        print(f"pixelpilot run: {error}", file=sys.stderr)
-        return EXIT["error"]
-    env = (
-        open_desktop()
-        if args.desktop
-        else open_browser(
+    backend = _backend(args)
+    if args.desktop:
+        env = open_desktop()
+    else:
+        env = open_browser(
             args.url, viewport=args.viewport, device_scale_factor=args.dpr, headless=not args.headed
         )
-    )
     policy = Policy(
         allow_domains=tuple(args.allow_domain),
         deny_domains=tuple(args.deny_domain),
@@ -213,14 +239,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps, record=Path(args.record), max_pixels=args.max_pixels
     )
     with env:
-        agent = Agent(
-            backend,
-            env,
-            dialect=args.dialect or guess_dialect(args.model),
-            config=config,
-            policy=policy,
-            secrets=secrets,
-        )
+        dialect = args.dialect or guess_dialect(args.model)
+        agent = Agent(backend, env, dialect=dialect, config=config, policy=policy, secrets=secrets)
         return run_agent(agent, args.task)
 
 
@@ -236,6 +256,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.oracle:
         try:
             backend = _backend(args)
+        except UsageError as error:
+            print(f"pixelpilot demo: {error}", file=sys.stderr)
+            return 2
         except BackendError as error:
             print(
                 f"pixelpilot demo: the model {args.model!r} cannot be loaded.\n  {error}\n"
@@ -278,13 +301,22 @@ def _demo_approves(action: Any, reason: str) -> bool:
 def cmd_replay(args: argparse.Namespace) -> int:
     from pixelpilot.agent.replay import replay_run
 
+    try:
+        secrets = _secrets(args.secret)
+    except UsageError as error:
+        print(f"pixelpilot replay: {error}", file=sys.stderr)
+        return 2
     if args.demo:
         from pixelpilot.agent.demo import serve_demo
 
         with serve_demo() as base:
-            report = replay_run(Path(args.run_dir), tolerance=args.tolerance, origin=base)
+            report = replay_run(
+                Path(args.run_dir), tolerance=args.tolerance, origin=base, secrets=secrets
+            )
     else:
-        report = replay_run(Path(args.run_dir), tolerance=args.tolerance, origin=args.origin)
+        report = replay_run(
+            Path(args.run_dir), tolerance=args.tolerance, origin=args.origin, secrets=secrets
+        )
     for line in report.lines:
         print(line)
     return 0 if report.matches else EXIT["failure"]

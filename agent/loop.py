@@ -123,8 +123,14 @@ class Agent:
             run.finish("stopped", "interrupted (Ctrl-C)")
         except (ControllerError, BackendError) as error:
             run.finish("error", f"{type(error).__name__}: {error}")
+        except GeneratorExit:  # the caller stopped iterating early
+            run.finish("stopped", "the caller stopped the run")
+            raise
+        except Exception as error:  # our bug or an unexpected failure: on record, then raised
+            run.finish("error", f"unexpected {type(error).__name__}: {error}")
+            raise
         finally:
-            if run.result is None:  # the caller stopped iterating early
+            if run.result is None:
                 run.finish("stopped", "the caller stopped the run")
             self.result = run.close()
 
@@ -133,6 +139,8 @@ class _Run:
     """The state of one run; `Agent.stream` drives it."""
 
     def __init__(self, agent: Agent, task: str) -> None:
+        # a secret value written into the task itself reaches nobody: it becomes its placeholder
+        task = agent.secrets.redact(task)
         self.agent, self.task = agent, task
         config, dialect = agent.config, agent.dialect
         images = dialect.history_images if config.history_images is None else config.history_images
@@ -144,6 +152,7 @@ class _Run:
         self.started = time.monotonic()
         self.index, self.failures = 0, 0
         self.focused: ElementInfo | None = None
+        self._halted = False  # a reply's remaining actions are skipped
         self.result: RunResult | None = None
         self.writer = TrajectoryWriter(new_run_dir(config.record, task)) if config.record else None
         if self.writer:
@@ -186,11 +195,26 @@ class _Run:
         observation, messages, start, observed, _ = prepared
         answered = time.perf_counter()
         step = AgentStep(index=self.index, observation=observation, completion=completion)
-        self._act(step, observation, completion)
+        step.timings = {"observe_s": observation_s(prepared)}
+        try:
+            self._act(step, observation, completion)
+        finally:  # even when the controller dies mid-reply, what ran is on disk
+            self._finish_step(step, messages, start, observed, answered)
+            self.index += 1
+        return step
+
+    def _finish_step(
+        self,
+        step: AgentStep,
+        messages: list[dict[str, Any]],
+        start: float,
+        observed: float,
+        answered: float,
+    ) -> None:
         acted = time.perf_counter()
-        self.history.add(observation.image, completion.text, step.feedback)
+        self.history.add(step.observation.image, step.completion.text, step.feedback)
         step.timings = {
-            "observe_s": observation_s(prepared), "model_s": answered - observed,
+            "observe_s": step.timings.get("observe_s", 0.0), "model_s": answered - observed,
             "act_s": acted - answered, "total_s": acted - start,
         }  # fmt: skip
         self._record(step, messages)
@@ -201,8 +225,6 @@ class _Run:
         step.timings["record_s"] = recorded - acted
         step.timings["total_s"] = recorded - start
         step.timings["overhead_s"] = recorded - start - (answered - observed) - environment_s
-        self.index += 1
-        return step
 
     def _act(self, step: AgentStep, observation: Observation, completion: Completion) -> None:
         try:
@@ -217,6 +239,7 @@ class _Run:
             step.feedback = f"Your last reply could not be used: {error}"
             self.failures += 1
             return
+        self._halted = False
         notes = [self._run_action(step, i, a) for i, a in enumerate(step.actions)]
         failed = any(d.verdict == "deny" for d in step.decisions) or any(
             not r.ok for r in step.results
@@ -225,15 +248,15 @@ class _Run:
         step.feedback = "\n".join(n for n in notes if n) or None
 
     def _run_action(self, step: AgentStep, index: int, action: Action) -> str | None:
-        """Run one action unless an earlier one in the reply failed or ended the run."""
-        if self.result is not None or len(step.results) < len(step.decisions):
-            return None
-        if any(not r.ok for r in step.results) or any(d.verdict == "deny" for d in step.decisions):
+        """Run one action unless an earlier one in the reply failed, was refused or ended
+        the run: later actions were planned for a screen that did not come."""
+        if self._halted or self.result is not None:
             return None
         agent = self.agent
         decision = agent.policy.resolve(action, agent.policy.check(action, self.focused))
         step.decisions.append(decision)
         if decision.verdict == "deny":
+            self._halted = True
             return f"Action {index + 1} was refused: {decision.reason}"
         if isinstance(action, Finish):
             step.status = "success" if action.status == "success" else "failure"
@@ -247,6 +270,7 @@ class _Run:
         if result.element is not None and action.points():
             self.focused = result.element
         if not result.ok:
+            self._halted = True
             return f"Action {index + 1} failed: {result.error}"
         return result.note
 
@@ -256,7 +280,7 @@ class _Run:
             step.status = "needs_user"
             self.finish("needs_user", action.question or "the model asked for the user")
             return None
-        return f"The user answered: {answer}"
+        return f"The user answered: {self.agent.secrets.redact(answer)}"
 
     def _record(self, step: AgentStep, messages: list[dict[str, Any]]) -> None:
         if self.writer is None:
@@ -282,7 +306,11 @@ class _Run:
 
     def finish(self, status: Status, reason: str, answer: str | None = None) -> None:
         if self.result is None:
-            self.result = RunResult(status=status, reason=reason, answer=answer, steps=self.index)
+            redact = self.agent.secrets.redact
+            answer = redact(answer) if answer is not None else None
+            self.result = RunResult(
+                status=status, reason=redact(reason), answer=answer, steps=self.index
+            )
 
     def close(self) -> RunResult:
         result = self.result or RunResult(status="stopped", reason="not started")
@@ -339,31 +367,50 @@ def _derive(run_dir: Path, config: AgentConfig) -> None:
 
 
 def run_batch(agents: Sequence[Agent], tasks: Sequence[str]) -> list[RunResult]:
-    """Several agents (one environment each) sharing the first agent's backend, in
-    lockstep: every round observes each active environment, then makes ONE batched model
-    call for all of them, then acts. Environments are driven from this thread, one after
-    another: Playwright's sync objects must stay on the thread that made them."""
-    runs = [_Run(agent, task) for agent, task in zip(agents, tasks, strict=True)]
+    """Several agents (one environment each) sharing one backend, in lockstep: every
+    round observes each active environment, then makes ONE batched model call for all of
+    them, then acts. Environments are driven from this thread, one after another:
+    Playwright's sync objects must stay on the thread that made them. An environment that
+    breaks ends its own run only; a broken backend ends them all."""
+    if not agents:
+        return []
     backend = agents[0].backend
+    if any(agent.backend is not backend for agent in agents):
+        raise ValueError("run_batch needs agents that share one backend")
+    runs = [_Run(agent, task) for agent, task in zip(agents, tasks, strict=True)]
     try:
-        while active := [r for r in runs if r.result is None]:
-            for run in active:
-                if (reason := run.limit_reached()) is not None:
-                    run.finish(*reason)
-            active = [r for r in active if r.result is None]
-            if not active:
-                break
-            prepared = [run.prepare() for run in active]
-            completions = backend.generate([p[1] for p in prepared], agents[0].config.generation)
-            for run, ready, completion in zip(active, prepared, completions, strict=True):
-                run.complete(ready, completion)
+        _lockstep(runs, backend, agents[0].config.generation)
     except KeyboardInterrupt:
         for run in runs:
             run.finish("stopped", "interrupted (Ctrl-C)")
-    except (ControllerError, BackendError) as error:
+    except BackendError as error:
         for run in runs:
-            run.finish("error", f"{type(error).__name__}: {error}")
-    results = [run.close() for run in runs]
-    for agent, result in zip(agents, results, strict=True):
-        agent.result = result
+            run.finish("error", f"BackendError: {error}")
+    finally:
+        for run in runs:
+            run.finish("error", "the batch ended unexpectedly")  # a no-op for finished runs
+        results = [run.close() for run in runs]
+        for agent, result in zip(agents, results, strict=True):
+            agent.result = result
     return results
+
+
+def _lockstep(runs: list[_Run], backend: Backend, params: GenerationParams) -> None:
+    while True:
+        active = []
+        for run in (r for r in runs if r.result is None):
+            if (reason := run.limit_reached()) is not None:
+                run.finish(*reason)
+                continue
+            try:
+                active.append((run, run.prepare()))
+            except ControllerError as error:
+                run.finish("error", f"ControllerError: {error}")
+        if not active:
+            return
+        completions = backend.generate([prepared[1] for _, prepared in active], params)
+        for (run, prepared), completion in zip(active, completions, strict=True):
+            try:
+                run.complete(prepared, completion)
+            except ControllerError as error:
+                run.finish("error", f"ControllerError: {error}")

@@ -35,6 +35,21 @@ def difference(recorded: Any, now: Any) -> float:
     return float((np.abs(a - b).max(axis=-1) > 16).mean())
 
 
+def _moved(action: Any, origin: str | None) -> Any:
+    """A recorded Navigate pointed at the site's new origin."""
+    from urllib.parse import urlsplit
+
+    from pixelpilot.tools import Navigate
+
+    if origin is None or not isinstance(action, Navigate):
+        return action
+    parts = urlsplit(action.url)
+    if parts.scheme not in ("http", "https"):
+        return action
+    query = f"?{parts.query}" if parts.query else ""
+    return action.model_copy(update={"url": origin.rstrip("/") + parts.path + query})
+
+
 def _open(steps: list[dict[str, Any]], header: dict[str, Any], origin: str | None) -> Any:
     from urllib.parse import urlsplit
 
@@ -52,15 +67,24 @@ def _open(steps: list[dict[str, Any]], header: dict[str, Any], origin: str | Non
 
 
 def replay_run(
-    run_dir: Path, *, tolerance: float = 0.02, origin: str | None = None
+    run_dir: Path,
+    *,
+    tolerance: float = 0.02,
+    origin: str | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> ReplayReport:
-    """Replay `run_dir`; `origin` (scheme://host:port) replaces the recorded one."""
+    """Replay `run_dir`; `origin` (scheme://host:port) replaces the recorded one, and
+    `secrets` fill the `{{name}}` placeholders the recording kept (else typed as is)."""
+    from .secrets import Secrets
+
+    filler = Secrets(secrets)
     from PIL import Image
 
     run = read_trajectory(run_dir)
     steps, report = run["steps"], ReplayReport()
     if not steps:
-        report.lines.append("the recording has no steps")
+        report.lines.append("the recording has no steps: nothing to replay")
+        report.failed_actions += 1
         return report
     with _open(steps, run["header"], origin) as env:
         for step in steps:
@@ -77,7 +101,7 @@ def replay_run(
                 action = ActionAdapter.validate_python(recorded_action["screenshot"])
                 if isinstance(action, Finish | CallUser) or not result.get("ok"):
                     continue
-                outcome = env.execute(action)
+                outcome = env.execute(filler.substitute(_moved(action, origin)))
                 if not outcome.ok:
                     report.failed_actions += 1
                     report.lines.append(f"           {action.action} failed now: {outcome.error}")

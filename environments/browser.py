@@ -133,7 +133,10 @@ class BrowserEnvironment(Environment):
         if url:
             try:
                 self._goto(url)
-            except Exception:  # a refused or unreachable start page: release the browser
+            except ActionFailed as failure:  # a refused or unreachable start page
+                self.close()
+                raise ControllerError(f"cannot open the start page: {failure}") from None
+            except Exception:
                 self.close()
                 raise
 

@@ -186,12 +186,14 @@ def test_the_allowlist_blocks_links_forms_redirects_and_popups(sites, open_env) 
 
 
 def test_a_refused_start_page_raises_before_any_request(sites) -> None:
-    from pixelpilot.environments import ActionFailed
+    from pixelpilot.environments import ControllerError
     from pixelpilot.environments.browser import BrowserEnvironment
 
     one, two = sites
     two.requests.clear()
-    with pytest.raises(ActionFailed, match=f"Navigation to {two.url}/landing was blocked"):
+    with pytest.raises(
+        ControllerError, match=f"start page: Navigation to {two.url}/landing was blocked"
+    ):
         BrowserEnvironment(f"{two.url}/landing", domains=only_server_one(one))
     assert two.requests == []
 

@@ -54,3 +54,4 @@ def test_run_with_the_tiny_model_ends_with_a_usable_exit_code(tmp_path, tiny_qwe
                   "--dialect", "qwen2vl", "--max-steps", "3", "--record", str(tmp_path))  # fmt: skip
     assert out.returncode in (1, 5), out.stdout + out.stderr  # failure or max steps, not a crash
     assert "step   1" in out.stdout and "trajectory:" in out.stdout
+    assert "Traceback" not in out.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from PIL import Image
 
 from pixelpilot.agent.loop import Agent, AgentConfig, run_batch
@@ -220,3 +221,86 @@ def test_run_batch_makes_one_model_call_per_round(tmp_path) -> None:
     results = run_batch(agents, ["a", "b"])
     assert [r.status for r in results] == ["max_steps", "max_steps"]
     assert batches == [2, 2, 2]
+
+
+def test_secrets_never_leak_through_errors_answers_or_the_task(tmp_path) -> None:
+    secret = "hunter2-s3cret"
+
+    class Leaky(FakeEnvironment):
+        def _perform(self, action):
+            if action.action == "type":
+                raise ControllerError(f"the browser died while typing {action.text}")
+            return super()._perform(action)
+
+    ask = "Thought: need the code\nAction: call_user()"
+    typing = "Action: type(content='{{password}}')"
+    agent, backend, _ = agent_for([ask, typing], tmp_path, env=Leaky(screens()),
+                                  secrets={"password": secret}, on_call_user=lambda q: f"it is {secret}")  # fmt: skip
+    result = agent.run(f"Log in; the password is {secret}")
+    assert (
+        result.status == "error" and secret not in result.reason and "{{password}}" in result.reason
+    )
+    assert secret not in json.dumps(
+        [texts(r) for r in backend.requests]
+    )  # task and answer redacted
+    assert secret not in result.trajectory_dir.name
+    for path in result.trajectory_dir.iterdir():
+        assert secret.encode() not in path.read_bytes(), path.name
+    finishing, _, _ = agent_for([f"Action: finished(content='done with {secret}')"], tmp_path,
+                                secrets={"password": secret})  # fmt: skip
+    assert secret not in finishing.run("task").answer
+
+
+def test_a_controller_dying_mid_reply_still_records_what_ran(tmp_path) -> None:
+    class DiesOnKeys(FakeEnvironment):
+        def _perform(self, action):
+            if action.action == "key":
+                raise ControllerError("display gone")
+            return super()._perform(action)
+
+    reply = "Action: click(start_box='(100,100)')\n\nhotkey(key='ctrl c')"
+    agent, _, _ = agent_for([reply], tmp_path, env=DiesOnKeys(screens()))
+    result = agent.run("task")
+    assert result.status == "error" and result.steps == 1
+    (step,) = read_trajectory(result.trajectory_dir)["steps"]
+    assert step["completion"]["text"] == reply and [r["ok"] for r in step["results"]] == [True]
+
+
+def test_an_unexpected_exception_is_recorded_as_an_error_and_raised(tmp_path) -> None:
+    def broken(conversation):
+        raise RuntimeError("a bug")
+
+    agent = Agent(load_backend("scripted", replies=broken), FakeEnvironment(screens()),
+                  config=AgentConfig(record=tmp_path, video=False, report=False))  # fmt: skip
+    with pytest.raises(RuntimeError):
+        agent.run("task")
+    assert agent.result.status == "error" and "RuntimeError" in agent.result.reason
+    assert read_trajectory(agent.result.trajectory_dir)["end"]["status"] == "error"
+
+
+def test_actions_after_an_answered_call_user_still_run(tmp_path) -> None:
+    reply = "Thought: which one?\nAction: call_user()\n\nclick(start_box='(100,100)')"
+    agent, _, env = agent_for([reply, DONE], tmp_path, on_call_user=lambda q: "the first")
+    assert agent.run("task").status == "success"
+    assert [a.action for a in env.actions] == ["click"]
+
+
+def test_run_batch_isolates_a_broken_environment(tmp_path) -> None:
+    class Dying(FakeEnvironment):
+        def observe(self):
+            raise ControllerError("gone")
+
+    backend = load_backend("scripted", replies=lambda c: CLICK)
+    config = AgentConfig(record=tmp_path, max_steps=2, video=False, report=False)
+    agents = [
+        Agent(backend, env, dialect="uitars", config=config)
+        for env in (Dying(screens()), FakeEnvironment(screens()))
+    ]
+    results = run_batch(agents, ["a", "b"])
+    assert [r.status for r in results] == ["error", "max_steps"]
+    assert all(read_trajectory(r.trajectory_dir)["end"] for r in results)
+    with pytest.raises(ValueError, match="share one backend"):
+        run_batch(
+            [agents[0], Agent(load_backend("scripted", replies=[]), FakeEnvironment(screens()))],
+            ["a", "b"],
+        )
