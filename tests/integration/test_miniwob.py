@@ -11,15 +11,10 @@ from __future__ import annotations
 import pytest
 
 from pixelpilot.tools import Click, Scroll
-from tests.integration.miniwob_oracle import (
-    ORACLES,
-    centre,
-    css_box,
-    css_boxes,
-    miniwob_url,  # noqa: F401
-    run_oracle,
-    start_episode,
-)
+from pixelpilot.agent.evaluation.miniwob_pages import start_episode
+from pixelpilot.agent.evaluation.miniwob_solvers import SOLVERS as ORACLES
+from pixelpilot.agent.evaluation.miniwob_solvers import centre, css_box, css_boxes
+from tests.integration.miniwob_fixtures import miniwob_url, run_oracle  # noqa: F401
 
 VIEWPORT = (340, 220)  # the 160x210 task area and the reward display beside it
 DPRS = [1.0, 2.0]

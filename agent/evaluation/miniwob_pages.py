@@ -1,0 +1,108 @@
+"""MiniWoB++ task pages from the `miniwob` PyPI package, and seeded episodes in them.
+
+No Selenium: the pages are served on 127.0.0.1 and driven through pixelpilot's own
+browser controller. Episodes start the way `miniwob`'s own driver starts them:
+`Math.seedrandom(seed)`, then `core.startEpisodeReal()`, then wait for `WOB_TASK_READY`.
+The episode timer is set so long it never runs out: a model measured in seconds per step
+would otherwise lose every task to MiniWoB's 10-second limit. The score is
+`WOB_RAW_REWARD_GLOBAL`, the reward without the time penalty (what papers report).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: click/type/scroll/drag tasks a model taking seconds per step can do: no timing games,
+#: no free-hand drawing; each has a DOM solver, so the oracle measures the pipeline on it
+PRESETS: dict[str, tuple[str, ...]] = {}
+
+
+class MiniWoBMissing(RuntimeError):
+    """The `miniwob` package is not installed."""
+
+
+def miniwob_html() -> Path:
+    """`<site-packages>/miniwob/html`, found without importing miniwob (which pulls in
+    gymnasium and selenium)."""
+    spec = importlib.util.find_spec("miniwob")
+    html = Path(spec.origin).parent / "html" if spec is not None and spec.origin else None
+    if html is None or not (html / "miniwob").is_dir():
+        raise MiniWoBMissing(
+            "the MiniWoB++ task pages come from the miniwob package: pip install miniwob==1.1.0"
+        )
+    return html
+
+
+def all_tasks() -> list[str]:
+    return sorted(p.stem for p in (miniwob_html() / "miniwob").glob("*.html"))
+
+
+def select_tasks(patterns: list[str]) -> list[str]:
+    """Task names from names, globs ("click-*") and preset names ("preset:basic" or just
+    "basic"), in the order given, without repeats. Unknown names are an error."""
+    known = all_tasks()
+    chosen: list[str] = []
+    for pattern in patterns:
+        name = pattern.removeprefix("preset:")
+        if name in PRESETS:
+            matches = list(PRESETS[name])
+        elif any(c in pattern for c in "*?["):
+            matches = fnmatch.filter(known, pattern)
+        else:
+            matches = [pattern] if pattern in known else []
+        if not matches:
+            presets = ", ".join(sorted(PRESETS))
+            raise ValueError(f"no MiniWoB task matches {pattern!r} (presets: {presets})")
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen
+
+
+_START = """(seed) => {
+  Math.seedrandom(seed);
+  core.EPISODE_MAX_TIME = 1e9;  // ~11.6 days: no time limit for slow models
+  core.startEpisodeReal();
+}"""
+_STATE = "() => [WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON]"
+
+
+@dataclass
+class Episode:
+    """One started MiniWoB episode in `env` (a browser environment)."""
+
+    env: Any
+    task: str
+    seed: int
+    utterance: str
+
+    def state(self) -> tuple[bool, float, str | None]:
+        done, reward, reason = self.env.page.evaluate(_STATE)
+        return bool(done), float(reward), None if reason is None else str(reason)
+
+    @property
+    def done(self) -> bool:
+        return self.state()[0]
+
+    @property
+    def raw_reward(self) -> float:
+        return self.state()[1]
+
+    def time_out(self) -> None:
+        """End an unfinished episode the way MiniWoB's own timer does (reward -1)."""
+        self.env.page.evaluate("() => core.endEpisode(-1, false, 'timed out')")
+
+
+def start_episode(env: Any, base_url: str, task: str, seed: int) -> Episode:
+    """Load the task page (setup, through Playwright) and start a seeded episode."""
+    page = env.page
+    page.goto(f"{base_url}/miniwob/{task}.html", wait_until="load")
+    # window.onload runs core.startEpisode(), which creates the START cover; starting the
+    # episode before it would be undone by it.
+    page.wait_for_function("() => window.core && core.cover_div !== null")
+    page.evaluate(_START, str(seed))
+    page.wait_for_function("() => WOB_TASK_READY === true && WOB_DONE_GLOBAL === false")
+    utterance = page.evaluate("core.getUtterance()")
+    return Episode(env=env, task=task, seed=seed, utterance=" ".join(str(utterance).split()))
