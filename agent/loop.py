@@ -90,7 +90,7 @@ class Agent:
         policy: Policy | None = None,
         secrets: dict[str, str] | Secrets | None = None,
         on_call_user: Callable[[str], str | None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
+        should_stop: Callable[[], bool | str] | None = None,
     ) -> None:
         self.backend, self.env = backend, environment
         self.dialect = get_dialect(dialect)
@@ -166,8 +166,9 @@ class _Run:
 
     def limit_reached(self) -> tuple[Status, str] | None:
         config = self.agent.config
-        if self.agent.should_stop is not None and self.agent.should_stop():
-            return "stopped", "the stop signal was given"
+        stop = self.agent.should_stop() if self.agent.should_stop is not None else False
+        if stop:  # a string says why (an environment's episode ended, ...)
+            return "stopped", stop if isinstance(stop, str) else "the stop signal was given"
         if self.index >= config.max_steps:
             return "max_steps", f"reached max_steps={config.max_steps}"
         if config.max_seconds is not None and time.monotonic() - self.started > config.max_seconds:

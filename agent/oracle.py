@@ -1,23 +1,108 @@
-"""An oracle backend: answers from the page's DOM, in a dialect's exact words.
+"""Oracle backends: answer from the page's DOM, in a dialect's exact words.
 
-It is not a model and never claims to be one. It knows the plan (which element to
-click, what to type) and reads where that element is *now*, then writes the reply the
-model would write: coordinates in the dialect's space and rounding, its grammar, its
-layout. Everything after it is the real pipeline (parsing, coordinate mapping, policy,
+An oracle is not a model and never claims to be one. It knows what to do (a plan, or a
+task solver) and reads where the target is *now*, then writes the reply the model would
+write: coordinates in the dialect's space and rounding, its grammar, its layout.
+Everything after it is the real pipeline (parsing, coordinate mapping, policy,
 controller), so a run with it measures the pipeline's ceiling, and the demo can show the
 loop working on a machine that has no model weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pixelpilot.tools import Action, Click, Finish, Point, ScreenFrame, Space, Type, convert_action
-from pixelpilot.vlm import Completion, GenerationParams
+from pixelpilot.tools import (
+    Action,
+    Click,
+    Drag,
+    Finish,
+    Move,
+    Point,
+    ScreenFrame,
+    Scroll,
+    Space,
+    Type,
+    convert_action,
+)
+from pixelpilot.vlm import BackendError, Completion, GenerationParams
 from pixelpilot.vlm.backend import Conversation, Usage, as_batch
 from pixelpilot.vlm.dialects import Dialect
+
+#: how runs and reports name an oracle: never mistaken for a model
+ORACLE_NAME = "oracle (answers from the page's DOM; not a model)"
+
+
+def express(dialect: Dialect, action: Action) -> list[Action]:
+    """`action` as actions the dialect's grammar can say. A scroll at a point becomes
+    "move there, then scroll" for grammars whose scroll has no position (ShowUI), a drag
+    from a point "move there, then drag" where drags start at the pointer (Qwen2.5-VL);
+    anything else it cannot say raises ValueError, naming the action."""
+    try:
+        dialect.format_action(action)
+        return [action]
+    except ValueError:
+        if isinstance(action, Scroll) and action.point is not None:
+            steps: list[Action] = [
+                Move(point=action.point),
+                action.model_copy(update={"point": None}),
+            ]
+        elif isinstance(action, Drag) and action.start is not None:  # Qwen2.5-VL's left_click_drag
+            steps = [Move(point=action.start), action.model_copy(update={"start": None})]
+        else:
+            raise
+    for step in steps:
+        dialect.format_action(step)  # raises when even this cannot be said
+    return steps
+
+
+class DomOracle:
+    """The common part: one action per request, written in the dialect's words for the
+    screenshot the agent has just taken. Subclasses say which action comes next."""
+
+    model = ORACLE_NAME
+
+    def __init__(
+        self,
+        environment: Any,
+        dialect: Dialect,
+        *,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+    ) -> None:
+        self.env, self.dialect = environment, dialect
+        self.min_pixels, self.max_pixels = min_pixels, max_pixels
+
+    def next_action(self) -> tuple[Action, str]:
+        """The next action, in screenshot pixels, and the thought to write with it."""
+        raise NotImplementedError
+
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams | None = None
+    ) -> list[Completion]:
+        return [self._reply() for _ in as_batch(conversations)]
+
+    def _reply(self) -> Completion:
+        action, thought = self.next_action()
+        frame = self.frame()
+        model_size = self.dialect.model_size(
+            frame.size, min_pixels=self.min_pixels, max_pixels=self.max_pixels
+        )
+        said = [
+            convert_action(step, self.dialect.space, frame=frame, model_size=model_size)
+            for step in express(self.dialect, action)
+        ]
+        text = self.dialect.format_reply(said, thought=thought)
+        return Completion(text=text, image_sizes=(model_size,), usage=Usage(), finish_reason="stop")
+
+    def frame(self) -> ScreenFrame:
+        viewport = self.env.page.viewport_size
+        dpr = self.env.dpr
+        return ScreenFrame(
+            width=round(viewport["width"] * dpr), height=round(viewport["height"] * dpr), scale=dpr
+        )
 
 
 @dataclass(frozen=True)
@@ -29,41 +114,20 @@ class PlanStep:
     thought: str = ""
 
 
-class OracleBackend:
-    """Replies for `plan`, one step per request, reading positions from `env.page`."""
-
-    #: how runs and reports name it: never mistaken for a model
-    model = "oracle (answers from the page's DOM; not a model)"
+class OracleBackend(DomOracle):
+    """Replies for a fixed `plan`, one step per request, reading positions from `env.page`."""
 
     def __init__(self, environment: Any, plan: Sequence[PlanStep], dialect: Dialect) -> None:
-        self.env, self.plan, self.dialect = environment, list(plan), dialect
+        super().__init__(environment, dialect)
+        self.plan = list(plan)
         self.position = 0
 
-    def generate(
-        self, conversations: Sequence[Conversation], params: GenerationParams | None = None
-    ) -> list[Completion]:
-        return [self._next() for _ in as_batch(conversations)]
-
-    def _next(self) -> Completion:
+    def next_action(self) -> tuple[Action, str]:
         step = self.plan[min(self.position, len(self.plan) - 1)]
         self.position += 1
-        frame = self._frame()
-        model_size = self.dialect.model_size(frame.size)
-        action = self._action(step, frame)
-        in_model_space = convert_action(
-            action, self.dialect.space, frame=frame, model_size=model_size
-        )
-        text = self.dialect.format_reply([in_model_space], thought=step.thought or step.kind)
-        return Completion(text=text, image_sizes=(model_size,), usage=Usage(), finish_reason="stop")
+        return self._action(step), step.thought or step.kind
 
-    def _frame(self) -> ScreenFrame:
-        viewport = self.env.page.viewport_size
-        dpr = self.env.dpr
-        return ScreenFrame(
-            width=round(viewport["width"] * dpr), height=round(viewport["height"] * dpr), scale=dpr
-        )
-
-    def _action(self, step: PlanStep, frame: ScreenFrame) -> Action:
+    def _action(self, step: PlanStep) -> Action:
         if step.kind == "type":
             return Type(text=step.target)
         if step.kind == "finish":
@@ -71,8 +135,33 @@ class OracleBackend:
         box = self.env.page.locator(step.target).first.bounding_box()
         if box is None:
             raise ValueError(f"the oracle cannot see {step.target!r} on {self.env.page.url}")
-        x, y = (
-            (box["x"] + box["width"] / 2) * frame.scale,
-            (box["y"] + box["height"] / 2) * frame.scale,
-        )
+        scale = self.env.dpr
+        x, y = (box["x"] + box["width"] / 2) * scale, (box["y"] + box["height"] / 2) * scale
         return Click(point=Point(x=x, y=y, space=Space.SCREENSHOT_PX))
+
+
+class SolverOracle(DomOracle):
+    """Replies with what a task solver yields (a generator resumed once per step, so it
+    reads the page as it is after the last action); says it is done when the solver is."""
+
+    def __init__(
+        self,
+        environment: Any,
+        solver: Callable[[Any, str], Iterator[Action]],
+        task: str,
+        dialect: Dialect,
+        **pixels: int | None,
+    ) -> None:
+        super().__init__(environment, dialect, **pixels)
+        self._actions = solver(environment, task)
+        self.steps = 0
+
+    def next_action(self) -> tuple[Action, str]:
+        self.steps += 1
+        try:
+            action = next(self._actions, None)
+        except Exception as error:  # the solver met a page it does not know: not the model's
+            raise BackendError(f"the oracle's solver failed: {type(error).__name__}: {error}")
+        if action is None:
+            return Finish(status="success"), "The task is done."
+        return action, f"Step {self.steps}: {action.action}."
