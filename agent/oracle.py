@@ -161,7 +161,8 @@ class SolverOracle(DomOracle):
         try:
             action = next(self._actions, None)
         except Exception as error:  # the solver met a page it does not know: not the model's
-            raise BackendError(f"the oracle's solver failed: {type(error).__name__}: {error}")
+            message = f"the oracle's solver failed: {type(error).__name__}: {error}"
+            raise BackendError(message) from error
         if action is None:
             return Finish(status="success"), "The task is done."
         return action, f"Step {self.steps}: {action.action}."

@@ -15,6 +15,7 @@ doing), "skipped" (the oracle has no solver for the task).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -247,8 +248,5 @@ def _score(episode: Episode, result: EpisodeResult) -> None:
 
 
 def _close(env: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # already dead: nothing left to free
         env.close()
-    except Exception:  # already dead: nothing left to free
-        pass
-    return None
