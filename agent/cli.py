@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands import add_commands
 
     add_commands(sub, _size)
+    from .evaluation.cli import add_eval_commands
+
+    add_eval_commands(sub, _size)
     return parser
 
 

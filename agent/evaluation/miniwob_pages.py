@@ -18,7 +18,12 @@ from typing import Any
 
 #: click/type/scroll/drag tasks a model taking seconds per step can do: no timing games,
 #: no free-hand drawing; each has a DOM solver, so the oracle measures the pipeline on it
-PRESETS: dict[str, tuple[str, ...]] = {}
+PRESETS: dict[str, tuple[str, ...]] = {
+    "basic": (
+        "click-button", "click-checkboxes", "enter-text", "login-user", "drag-box",
+        "scroll-text-2",
+    ),
+}  # fmt: skip
 
 
 class MiniWoBMissing(RuntimeError):

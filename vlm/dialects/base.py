@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pixelpilot.tools import Action, ActionParseError, Box, Key, Point, Space, normalize_chord
+from pixelpilot.tools import (
+    Action,
+    ActionParseError,
+    Box,
+    Click,
+    Key,
+    Point,
+    Space,
+    normalize_chord,
+)
 
 from ..messages import image_size
 from ..resize import CHECKPOINT_MAX_PIXELS, DEFAULT_MIN_PIXELS, model_image_size
@@ -53,6 +62,8 @@ class Dialect(ABC):
     #: the pixel limits the released checkpoints' processors use
     min_pixels: ClassVar[int] = DEFAULT_MIN_PIXELS
     max_pixels: ClassVar[int] = CHECKPOINT_MAX_PIXELS
+    #: the finest step the model writes coordinates in (its grammar's resolution)
+    quantum: ClassVar[float] = 1.0
 
     # -- rendering ---------------------------------------------------------------
     @abstractmethod
@@ -125,6 +136,11 @@ class Dialect(ABC):
         """A whole reply: the thought, then the actions, in the model's own layout."""
         body = "\n\n".join(self.format_action(a) for a in actions)
         return f"Thought: {thought}\nAction: {body}" if thought else body
+
+    def format_grounding(self, box: Box, label: str = "") -> str:
+        """A grounding answer as this model writes it, for `box` (in `self.space`):
+        models that answer with a point give the box's centre."""
+        return self.format_reply([Click(point=box.center())])
 
     def model_size(
         self,

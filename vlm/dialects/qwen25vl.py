@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pixelpilot.tools import (
     Action,
     ActionParseError,
+    Box,
     CallUser,
     Click,
     Drag,
@@ -242,6 +243,12 @@ class Qwen25VL(Dialect):
         return "<tool_call>\n" + json.dumps(
             {"name": "computer_use", "arguments": self._arguments(action)}, ensure_ascii=False
         ) + "\n</tool_call>"  # fmt: skip
+
+    def format_grounding(self, box: Box, label: str = "") -> str:
+        """The JSON block Qwen2.5-VL answers grounding prompts with."""
+        corners = [round(v) for v in (box.x1, box.y1, box.x2, box.y2)]
+        answer = json.dumps({"bbox_2d": corners, "label": label}, ensure_ascii=False)
+        return f"```json\n[\n\t{answer}\n]\n```"
 
     def format_reply(self, actions, thought: str = "") -> str:
         body = "\n".join(self.format_action(a) for a in actions)

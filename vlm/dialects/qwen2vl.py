@@ -16,6 +16,7 @@ from typing import ClassVar
 from pixelpilot.tools import (
     Action,
     ActionParseError,
+    Box,
     CallUser,
     Click,
     Drag,
@@ -164,6 +165,11 @@ class Qwen2VL(Dialect):
                 "<|box_start|>(x1,y1),(x2,y2)<|box_end|> with coordinates in 0-1000."
             )
         return self.point_from(groups[index], f"{verb.upper()} target")
+
+    def format_grounding(self, box: Box, label: str = "") -> str:
+        c = self.coord
+        corners = f"({c(box.x1)},{c(box.y1)}),({c(box.x2)},{c(box.y2)})"
+        return f"<|object_ref_start|>{label}<|object_ref_end|><|box_start|>{corners}<|box_end|>"
 
     def format_action(self, action: Action) -> str:
         def box(p: Point) -> str:

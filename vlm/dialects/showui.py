@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from pixelpilot.tools import (
     Action,
     ActionParseError,
+    Box,
     Click,
     Drag,
     Finish,
@@ -76,6 +77,7 @@ class ShowUI(Dialect):
     history_images: ClassVar[int] = 2
     min_pixels: ClassVar[int] = 256 * 28 * 28
     max_pixels: ClassVar[int] = 1344 * 28 * 28
+    quantum: ClassVar[float] = 0.01  # two decimals, as trained
 
     def system_prompt(
         self, task: str, mode: Mode = "computer", *, model_size: tuple[int, int] | None = None
@@ -172,6 +174,10 @@ class ShowUI(Dialect):
     # -- formatting --------------------------------------------------------------
     def coord(self, value: float) -> str:
         return f"{round(value, 2):.2f}"
+
+    def format_grounding(self, box: Box, label: str = "") -> str:
+        centre = box.center()
+        return f"[{self.coord(centre.x)}, {self.coord(centre.y)}]"
 
     def format_action(self, action: Action) -> str:
         def pos(p: Point) -> str:

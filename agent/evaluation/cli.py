@@ -1,0 +1,226 @@
+"""`pixelpilot eval miniwob | grounding | build-grounding-set`.
+
+Exit codes: 0 the evaluation ran (whatever the score), 1 the score is under
+`--fail-under` or some episode hit a pipeline error with `--strict`, 2 usage error (bad
+task name, missing data), 3 the backend or a required package is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..commands import UsageError, _backend, guess_dialect
+
+BACKENDS = ["oracle", "transformers", "openai"]
+GOVUK_CACHE = Path(".cache/govuk-frontend-6.6.0/package")
+
+
+def add_eval_commands(sub: Any, size_type: Any) -> None:
+    p = sub.add_parser("eval", help="benchmarks: MiniWoB++ tasks and ScreenSpot-style grounding")
+    evals = p.add_subparsers(dest="benchmark", required=True)
+    m = evals.add_parser("miniwob", help="MiniWoB++ task success through the real agent loop")
+    m.add_argument("tasks", nargs="*", help="task names, globs ('click-*') or presets (basic)")
+    m.add_argument("--seeds", default="1-5", help="seeds: '1-5', '1,4,9' (one episode each)")
+    m.add_argument("--dpr", type=float, default=1.0, help="device pixel ratio")
+    m.add_argument("--viewport", type=size_type, default=(160, 210), metavar="WxH")
+    m.add_argument("--max-steps", type=int, default=10)
+    m.add_argument("--workers", type=int, default=1, help="episodes run in parallel")
+    m.add_argument("--video", action="store_true", help="an MP4 per episode")
+    _common(m, "miniwob")
+    m.set_defaults(func=cmd_miniwob)
+    g = evals.add_parser("grounding", help="ScreenSpot-style grounding accuracy")
+    g.add_argument("data", help="records: .json (a list) or .jsonl")
+    g.add_argument("--images", help="folder image paths are relative to (default: the file's)")
+    g.add_argument("--bbox-format", choices=["auto", "xyxy", "xywh"], default="auto")
+    g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--limit", type=int, help="only the first N records")
+    _common(g, "grounding")
+    g.set_defaults(func=cmd_grounding)
+    b = evals.add_parser("build-grounding-set", help="render a grounding set from real UI")
+    b.add_argument("out", help="output folder (grounding.jsonl, images/, pages/)")
+    b.add_argument("--govuk", type=Path, help=f"govuk-frontend package (default {GOVUK_CACHE})")
+    b.add_argument("--no-govuk", action="store_true", help="MiniWoB pages only")
+    b.add_argument("--no-miniwob", action="store_true", help="govuk-frontend pages only")
+    b.add_argument("--viewport", type=size_type, action="append", metavar="WxH")
+    b.add_argument("--dpr", type=float, action="append")
+    b.add_argument("--component", action="append", help="govuk components (default: all)")
+    b.add_argument("--limit-per-page", type=int)
+    b.set_defaults(func=cmd_build_grounding_set)
+
+
+def _common(p: argparse.ArgumentParser, name: str) -> None:
+    from pixelpilot.vlm import DIALECTS
+
+    p.add_argument("--backend", choices=BACKENDS, default="transformers",
+                   help="oracle: a pipeline check answering from the DOM, not a model")  # fmt: skip
+    p.add_argument("--model", help="checkpoint folder or hub id; server model name")
+    p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("--dialect", choices=sorted(DIALECTS), help="default: guessed from --model")
+    p.add_argument("--max-pixels", type=int, default=None)
+    p.add_argument("--out", type=Path, help=f"output folder (default evals/{name}-<time>)")
+    p.add_argument("--fail-under", type=float, help="exit 1 when the score is under this (0-1)")
+    p.add_argument("--strict", action="store_true", help="exit 1 on any pipeline error")
+
+
+def _guarded(command: str, run: Any, args: argparse.Namespace) -> int:
+    from pixelpilot.vlm import BackendError
+
+    from .miniwob_pages import MiniWoBMissing
+
+    try:
+        return run(args)
+    except (UsageError, ValueError, FileNotFoundError) as error:
+        print(f"pixelpilot eval {command}: {error}", file=sys.stderr)
+        return 2
+    except (BackendError, MiniWoBMissing, ImportError) as error:
+        print(f"pixelpilot eval {command}: {error}", file=sys.stderr)
+        return 3
+
+
+def seeds(text: str) -> list[int]:
+    """'1-5' -> [1..5]; '1,4,9' -> [1, 4, 9]; both mix: '1-3,10'."""
+    found: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            lo, hi = int(first), int(last or first)
+        except ValueError:
+            raise UsageError(f"seeds must look like 1-5 or 1,4,9, not {text!r}") from None
+        found.extend(s for s in range(lo, hi + 1) if s not in found)
+    if not found:
+        raise UsageError(f"no seeds in {text!r}")
+    return found
+
+
+def _out(args: argparse.Namespace, name: str) -> Path:
+    return args.out or Path("evals") / f"{name}-{time.strftime('%Y-%m-%dT%H-%M-%S')}"
+
+
+def _verdict(score: float | None, errors: int, args: argparse.Namespace) -> int:
+    if args.fail_under is not None and (score is None or score < args.fail_under):
+        return 1
+    return 1 if args.strict and errors else 0
+
+
+# -- miniwob ---------------------------------------------------------------------------
+def cmd_miniwob(args: argparse.Namespace) -> int:
+    return _guarded("miniwob", _miniwob, args)
+
+
+def _miniwob(args: argparse.Namespace) -> int:
+    from pixelpilot.agent.demo import serve_directory
+    from pixelpilot.vlm.batching import BatchingBackend
+
+    from .miniwob import MiniWoBConfig, oracle_backends, run_episodes
+    from .miniwob_pages import miniwob_html, select_tasks
+    from .miniwob_report import write_miniwob_report
+
+    config = MiniWoBConfig(
+        tasks=select_tasks(args.tasks or ["basic"]), seeds=seeds(args.seeds),
+        dialect=args.dialect or guess_dialect(args.model), dpr=args.dpr,
+        viewport=args.viewport, max_steps=args.max_steps, workers=args.workers,
+        max_pixels=args.max_pixels, video=args.video,
+    )  # fmt: skip
+    oracle = args.backend == "oracle"
+    if oracle:
+        factory, name = oracle_backends(config), "oracle (DOM solvers; a pipeline check)"
+    else:
+        model = _backend(args)
+        shared = BatchingBackend(model, max_batch=config.workers) if config.workers > 1 else model
+        factory, name = (lambda env, episode: shared), f"{args.backend} {args.model or ''}"
+    out = _out(args, "miniwob")
+    started = time.monotonic()
+    with serve_directory(miniwob_html()) as url:
+        results = run_episodes(config, factory, url, out, oracle=oracle, on_result=_progress)
+    data = write_miniwob_report(
+        out, config, results, backend=name.strip(), oracle=oracle, wall_s=time.monotonic() - started
+    )
+    overall = data["overall"]
+    label = "pipeline ceiling (oracle)" if oracle else "success rate"
+    print(f"\n{label}: {_pct(overall['task_average_success_rate'])} averaged over "
+          f"{len(data['tasks'])} tasks; {overall['pipeline_errors']} pipeline errors; "
+          f"{data['episodes_per_minute'] or 0:.1f} episodes/min")  # fmt: skip
+    print(f"report: {out / 'report.html'}  (also report.md, results.json)")
+    return _verdict(overall["task_average_success_rate"], overall["pipeline_errors"], args)
+
+
+def _progress(result: Any) -> None:
+    reward = "-" if result.raw_reward is None else f"{result.raw_reward:+.2f}"
+    detail = f"  {result.error}" if result.error else ""
+    print(f"{result.task} #{result.seed}: {result.outcome} reward {reward} "
+          f"in {result.steps} steps{detail}", flush=True)  # fmt: skip
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+# -- grounding -------------------------------------------------------------------------
+def cmd_grounding(args: argparse.Namespace) -> int:
+    return _guarded("grounding", _grounding, args)
+
+
+def _grounding(args: argparse.Namespace) -> int:
+    from pixelpilot.vlm import get_dialect
+
+    from .grounding import GroundingOracle, evaluate, load_records
+    from .grounding_report import PredictionLog, write_grounding_report
+
+    records = load_records(args.data, images=args.images, bbox_format=args.bbox_format)
+    records = records[: args.limit] if args.limit else records
+    missing = [str(r.image) for r in records if not r.image.is_file()]
+    if missing:
+        raise UsageError(f"{len(missing)} images are missing, e.g. {missing[0]} (see --images)")
+    dialect = get_dialect(args.dialect or guess_dialect(args.model))
+    oracle = args.backend == "oracle"
+    backend = GroundingOracle(dialect, max_pixels=args.max_pixels) if oracle else _backend(args)
+    out, started, predictions = _out(args, "grounding"), time.monotonic(), []
+    log = PredictionLog(out)
+    try:
+        for prediction in evaluate(records, backend, dialect, batch_size=args.batch_size,
+                                   max_pixels=args.max_pixels):  # fmt: skip
+            log.write(prediction)
+            predictions.append(prediction)
+    finally:
+        log.close()
+    name = backend.model if oracle else f"{args.backend} {args.model or ''}".strip()
+    data = write_grounding_report(
+        out, predictions, dataset=str(args.data), dialect=dialect.name, backend=name,
+        oracle=oracle, wall_s=time.monotonic() - started,
+    )  # fmt: skip
+    label = "pipeline ceiling (oracle)" if oracle else "accuracy"
+    print(f"{label}: {_pct(data['accuracy'])} of {len(predictions)} records "
+          f"({len(data['misses'])} misses)")  # fmt: skip
+    print(f"report: {out / 'report.html'}  (also report.md, results.json, predictions.jsonl)")
+    unreadable = sum(p.error is not None for p in predictions)
+    return _verdict(data["accuracy"], unreadable if oracle else 0, args)
+
+
+# -- build-grounding-set ---------------------------------------------------------------
+def cmd_build_grounding_set(args: argparse.Namespace) -> int:
+    return _guarded("build-grounding-set", _build, args)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .grounding_set import build_grounding_set
+
+    govuk = None
+    if not args.no_govuk:
+        govuk = args.govuk or GOVUK_CACHE
+    options: dict[str, Any] = {"govuk": govuk, "miniwob": not args.no_miniwob}
+    if args.viewport:
+        options["viewports"] = args.viewport
+    if args.dpr:
+        options["dprs"] = args.dpr
+    if args.component:
+        options["components"] = args.component
+    if args.limit_per_page:
+        options["limit_per_page"] = args.limit_per_page
+    summary = build_grounding_set(Path(args.out), **options)
+    print(summary)
+    print(f"records: {Path(args.out) / 'grounding.jsonl'}")
+    return 0
