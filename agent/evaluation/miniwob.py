@@ -62,7 +62,8 @@ class EpisodeResult(BaseModel):
     raw_reward: float | None = None
     reward_reason: str | None = None
     steps: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole episode: page load, steps, scoring
+    step_seconds: float = 0.0  # the agent's steps only (observe, model, act, record)
     model_seconds: float = 0.0
     parse_errors: int = 0
     failed_actions: int = 0
@@ -231,6 +232,7 @@ class _Worker:
 def _tally(step: AgentStep, result: EpisodeResult) -> None:
     result.steps += 1
     result.model_seconds += step.timings.get("model_s", 0.0)
+    result.step_seconds += step.timings.get("total_s", 0.0)
     result.parse_errors += step.parse_error is not None
     result.failed_actions += sum(not r.ok for r in step.results)
     if step.completion is not None:

@@ -27,7 +27,7 @@ def task_summary(results: list[EpisodeResult]) -> dict[str, Any]:
         "success_rate": _mean([float(r.success) for r in scored]),
         "mean_reward": _mean([r.raw_reward for r in scored if r.raw_reward is not None]),
         "mean_steps": _mean([float(r.steps) for r in scored]),
-        "mean_s_per_step": _mean([r.seconds / r.steps for r in steps]),
+        "mean_s_per_step": _mean([r.step_seconds / r.steps for r in steps]),
         "mean_model_s_per_step": _mean([r.model_seconds / r.steps for r in steps]),
         "pipeline_errors": sum(r.outcome == "pipeline_error" for r in results),
         "skipped": sum(r.outcome == "skipped" for r in results),

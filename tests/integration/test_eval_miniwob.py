@@ -1,0 +1,141 @@
+"""`pixelpilot eval miniwob` end to end: real MiniWoB pages, the real agent loop, the real
+browser controller, and the oracle speaking every dialect's exact words.
+
+The oracle (DOM solver + the dialect's formatter) reaching raw reward 1 means resize,
+prompt, parsing, coordinate mapping and the controller lost nothing, at DPR 1 and 2.
+A wrong click must get the task's failure reward; a browser that dies is a pipeline
+error that does not stop the other episodes; parallel runs equal serial ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pixelpilot.agent.evaluation.miniwob import (
+    EpisodeResult,
+    MiniWoBConfig,
+    oracle_backends,
+    run_episodes,
+)
+from pixelpilot.agent.evaluation.miniwob_pages import Episode
+from pixelpilot.agent.evaluation.miniwob_report import write_miniwob_report
+from pixelpilot.agent.evaluation.miniwob_solvers import by_text, click, parse_utterance
+from pixelpilot.agent.oracle import SolverOracle
+from pixelpilot.tools import Action, Click, Point, Space
+from pixelpilot.vlm import DIALECTS, get_dialect
+
+TASKS = ["click-button", "click-checkboxes", "enter-text", "login-user", "drag-box",
+         "scroll-text-2"]  # fmt: skip
+
+
+def _run(config: MiniWoBConfig, url: str, out: Path, **kwargs: Any) -> list[EpisodeResult]:
+    return run_episodes(config, kwargs.pop("backends", oracle_backends(config)), url, out,
+                        oracle=True, **kwargs)  # fmt: skip
+
+
+@pytest.mark.parametrize("dpr", [1.0, 2.0], ids=["dpr1", "dpr2"])
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_oracle_reaches_raw_reward_1_in_every_dialect(
+    dialect: str,
+    dpr: float,
+    miniwob_url: str,
+    tmp_path: Path,
+) -> None:
+    config = MiniWoBConfig(tasks=TASKS, seeds=[3], dialect=dialect, dpr=dpr)
+    results = _run(config, miniwob_url, tmp_path)
+    assert [(r.task, r.outcome, r.raw_reward) for r in results] == [
+        (task, "success", 1.0) for task in TASKS
+    ], [(r.task, r.error, r.replies) for r in results if r.outcome != "success"]
+    for result in results:  # the replies are the dialect's own words, parsed back
+        assert result.parse_errors == 0 and result.failed_actions == 0
+        assert all(get_dialect(dialect).parse(reply) for reply in result.replies)
+
+
+def test_the_report_links_every_episode_and_says_it_is_a_pipeline_check(
+    miniwob_url: str,
+    tmp_path: Path,
+) -> None:
+    config = MiniWoBConfig(tasks=["click-button", "enter-text"], seeds=[1, 2], dialect="qwen2vl")
+    results = _run(config, miniwob_url, tmp_path)
+    data = write_miniwob_report(tmp_path, config, results, backend="oracle", oracle=True,
+                                wall_s=3.0)  # fmt: skip
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["kind"] == "pipeline check (oracle)" and saved["overall"] == data["overall"]
+    assert saved["tasks"]["enter-text"]["success_rate"] == 1.0
+    assert saved["tasks"]["enter-text"]["mean_steps"] == 3.0  # click, type, submit
+    markdown, html = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
+    assert "PIPELINE CHECK, not model accuracy" in markdown and "class='note'" in html
+    for result in results:
+        trajectory = tmp_path / result.trajectory
+        assert (trajectory / "trajectory.jsonl").is_file() and (
+            trajectory / "report.html"
+        ).is_file()
+        assert f"{result.trajectory}/report.html" in markdown and result.trajectory in html
+
+
+def _wrong_button(env: Any, utterance: str) -> Iterator[Action]:
+    target = parse_utterance(r'Click on the "(.+)" button\.', utterance)[1]
+    labels = [b["text"] for b in env.page.evaluate(
+        "() => [...document.querySelectorAll('#area button')].map(b => ({text: b.textContent}))"
+    )]  # fmt: skip
+    wrong = next(label for label in labels if label != target)
+    yield click(env, by_text(env, "#area button", wrong))
+
+
+def _solver_backends(config: MiniWoBConfig, solver: Any) -> Any:
+    def make(env: Any, episode: Episode) -> SolverOracle:
+        return SolverOracle(env, solver, episode.utterance, get_dialect(config.dialect))
+
+    return make
+
+
+def test_a_wrong_click_gets_the_failure_reward(miniwob_url: str, tmp_path: Path) -> None:
+    # seeds 1 and 2 of click-button show more than one button
+    config = MiniWoBConfig(tasks=["click-button"], seeds=[1, 2], dialect="uitars")
+    results = _run(config, miniwob_url, tmp_path, backends=_solver_backends(config, _wrong_button))
+    assert [(r.outcome, r.raw_reward, r.steps) for r in results] == [("model_failure", -1.0, 1)] * 2
+
+
+def _kill_the_browser(env: Any, utterance: str) -> Iterator[Action]:
+    env.context.browser.close()  # as if Chromium crashed while the model was thinking
+    yield Click(point=Point(x=10, y=10, space=Space.SCREENSHOT_PX))
+
+
+def test_a_dead_browser_is_a_pipeline_error_and_the_next_episode_runs(
+    miniwob_url: str,
+    tmp_path: Path,
+) -> None:
+    config = MiniWoBConfig(tasks=["click-button", "enter-text"], seeds=[1], dialect="qwen25vl")
+    solvers = {"click-button": _kill_the_browser}
+
+    def make(env: Any, episode: Episode) -> SolverOracle:
+        from pixelpilot.agent.evaluation.miniwob_solvers import SOLVERS
+
+        solver = solvers.get(episode.task, SOLVERS[episode.task])
+        return SolverOracle(env, solver, episode.utterance, get_dialect(config.dialect))
+
+    first, second = _run(config, miniwob_url, tmp_path, backends=make)
+    assert first.outcome == "pipeline_error" and first.error
+    assert (second.task, second.outcome, second.raw_reward) == ("enter-text", "success", 1.0)
+    # the dead episode's trajectory is still a valid record up to its last step
+    lines = (tmp_path / first.trajectory / "trajectory.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["type"] == "header" and json.loads(lines[-1])["type"] == "end"
+
+
+def test_parallel_runs_equal_serial_runs(miniwob_url: str, tmp_path: Path) -> None:
+    tasks = ["click-button", "click-checkboxes", "enter-text", "scroll-text-2"]
+
+    def outcome(workers: int) -> list[tuple]:
+        config = MiniWoBConfig(tasks=tasks, seeds=[4, 5, 6], dialect="showui", workers=workers)
+        results = _run(config, miniwob_url, tmp_path / f"workers{workers}")
+        return [(r.task, r.seed, r.utterance, r.outcome, r.raw_reward, r.steps, r.replies)
+                for r in results]  # fmt: skip
+
+    serial, parallel = outcome(1), outcome(3)
+    assert [(t, s) for t, s, *_ in serial] == [(t, s) for t in tasks for s in (4, 5, 6)]
+    assert parallel == serial
