@@ -139,10 +139,14 @@ def _miniwob(args: argparse.Namespace) -> int:
     data = write_miniwob_report(
         out, config, results, backend=name.strip(), oracle=oracle, wall_s=time.monotonic() - started
     )
-    overall = data["overall"]
+    overall, tasks = data["overall"], data["tasks"]
+    skipped = [t for t, s in tasks.items() if s["skipped"] == s["episodes"]]
+    if skipped:
+        print(f"skipped, no DOM solver for the oracle: {', '.join(skipped)}")
+    scored = sum(s["success_rate"] is not None for s in tasks.values())
     label = "pipeline ceiling (oracle)" if oracle else "success rate"
     print(f"\n{label}: {_pct(overall['task_average_success_rate'])} averaged over "
-          f"{len(data['tasks'])} tasks; {overall['pipeline_errors']} pipeline errors; "
+          f"{scored} tasks; {overall['pipeline_errors']} pipeline errors; "
           f"{data['episodes_per_minute'] or 0:.1f} episodes/min")  # fmt: skip
     print(f"report: {out / 'report.html'}  (also report.md, results.json)")
     return _verdict(overall["task_average_success_rate"], overall["pipeline_errors"], args)

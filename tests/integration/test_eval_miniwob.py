@@ -139,3 +139,47 @@ def test_parallel_runs_equal_serial_runs(miniwob_url: str, tmp_path: Path) -> No
     serial, parallel = outcome(1), outcome(3)
     assert [(t, s) for t, s, *_ in serial] == [(t, s) for t in tasks for s in (4, 5, 6)]
     assert parallel == serial
+
+
+def test_a_real_model_runs_batched_and_its_failures_are_the_models(
+    qwen2vl_backend: Any, miniwob_url: str, tmp_path: Path
+) -> None:
+    """The tiny random-weight Qwen2-VL answers nonsense: every episode must end as a
+    model failure (never a pipeline error), and two browsers' requests share calls."""
+    from pixelpilot.agent.evaluation.miniwob import run_episodes
+    from pixelpilot.vlm import GenerationParams
+    from pixelpilot.vlm.batching import BatchingBackend
+
+    config = MiniWoBConfig(tasks=["click-button"], seeds=[1, 2], dialect="qwen2vl", workers=2,
+                           max_steps=2)  # fmt: skip
+    shared = BatchingBackend(qwen2vl_backend, max_batch=2, max_wait_s=5.0)
+    results = run_episodes(config, lambda env, episode: shared, miniwob_url, tmp_path)
+    assert [r.outcome for r in results] == ["model_failure"] * 2, [r.error for r in results]
+    assert all(r.raw_reward is not None and r.raw_reward <= 0 for r in results)
+    assert all(r.steps >= 1 and r.replies for r in results)
+    assert 2 in shared.batch_sizes  # the two episodes' steps went to the model together
+    assert GenerationParams().temperature == 0  # greedy: the same run gives the same replies
+
+
+def test_eval_miniwob_from_the_command_line(miniwob_url: str, tmp_path: Path, capsys) -> None:
+    from pixelpilot.agent.cli import main
+
+    out = tmp_path / "out"
+    argv = ["eval", "miniwob", "click-button", "enter-pass*", "--backend", "oracle", "--seeds",
+            "1,2", "--dialect", "uitars15", "--dpr", "2", "--out", str(out), "--fail-under", "1"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "click-button #2: success reward +1.00" in printed
+    assert "pipeline ceiling (oracle): 100.0% averaged over 2 tasks" in printed
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved["tasks"]) == {"click-button", "enter-password"}
+    assert saved["config"]["dpr"] == 2.0 and (out / "report.html").is_file()
+
+
+def test_eval_miniwob_usage_errors_exit_2(capsys) -> None:
+    from pixelpilot.agent.cli import main
+
+    assert main(["eval", "miniwob", "no-such-task", "--backend", "oracle"]) == 2
+    assert "no MiniWoB task matches 'no-such-task'" in capsys.readouterr().err
+    assert main(["eval", "miniwob", "click-button", "--backend", "oracle", "--seeds", "x"]) == 2
+    assert main(["eval", "miniwob", "click-button", "--backend", "openai"]) == 2  # no --base-url
