@@ -130,7 +130,9 @@ def _miniwob(args: argparse.Namespace) -> int:
         factory, name = oracle_backends(config), "oracle (DOM solvers; a pipeline check)"
     else:
         model = _backend(args)
-        shared = BatchingBackend(model, max_batch=config.workers) if config.workers > 1 else model
+        # in-process models batch on the GPU; a server batches concurrent requests itself
+        batched = config.workers > 1 and args.backend == "transformers"
+        shared = BatchingBackend(model, max_batch=config.workers) if batched else model
         factory, name = (lambda env, episode: shared), f"{args.backend} {args.model or ''}"
     out = _out(args, "miniwob")
     started = time.monotonic()
