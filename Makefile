@@ -12,16 +12,27 @@ INSTALLED := $(VENV)/.pixelpilot-installed
 # A second, minimal install (CPU torch without torchvision) that tests the image-only path.
 MINIMAL := .venv-minimal
 MINIMAL_TORCH := torch==2.13.0
+# GOV.UK Frontend from npm, pinned: the real UI the grounding set tests render
+GOVUK_VERSION := 6.6.0
+GOVUK := govuk-frontend-$(GOVUK_VERSION)
+GOVUK_DIR := .cache/$(GOVUK)
 
-.PHONY: setup system venv minimal test demo lint clean
+.PHONY: setup system venv minimal govuk test demo lint clean
 
 setup: system venv minimal
 
+# npm (for `make govuk`) is looked for as a command, not by dpkg: NodeSource's nodejs
+# package ships it and conflicts with Debian's npm, which is installed only where none is.
 system:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 	  echo "installing Debian packages: $(APT_PACKAGES)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "installing Debian package: npm"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null; \
 	fi
 
 venv: $(INSTALLED)
@@ -40,7 +51,15 @@ $(MINIMAL)/.pixelpilot-installed: pyproject.toml
 	$(MINIMAL)/bin/python -m pip install -q -e ".[local]"
 	@touch $@
 
-test: setup
+govuk: $(GOVUK_DIR)/package/package.json
+
+$(GOVUK_DIR)/package/package.json: | system
+	@mkdir -p $(GOVUK_DIR)
+	@test -f .cache/$(GOVUK).tgz || npm pack govuk-frontend@$(GOVUK_VERSION) --pack-destination .cache --loglevel=warn >/dev/null
+	tar -xzf .cache/$(GOVUK).tgz -C $(GOVUK_DIR)
+	@touch $@
+
+test: setup govuk
 	$(PY) -m pytest -q
 
 lint: venv
