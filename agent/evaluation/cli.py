@@ -48,6 +48,8 @@ def add_eval_commands(sub: Any, size_type: Any) -> None:
     b.add_argument("--viewport", type=size_type, action="append", metavar="WxH")
     b.add_argument("--dpr", type=float, action="append")
     b.add_argument("--component", action="append", help="govuk components (default: all)")
+    b.add_argument("--miniwob-task", action="append", help="MiniWoB tasks (default: seven)")
+    b.add_argument("--seeds", help="MiniWoB seeds: '1-3' or '1,4' (default: 1)")
     b.add_argument("--limit-per-page", type=int)
     b.set_defaults(func=cmd_build_grounding_set)
 
@@ -224,9 +226,21 @@ def _build(args: argparse.Namespace) -> int:
         options["dprs"] = args.dpr
     if args.component:
         options["components"] = args.component
+    if args.miniwob_task:
+        options["miniwob_tasks"] = args.miniwob_task
+    if args.seeds:
+        options["seeds"] = seeds(args.seeds)
     if args.limit_per_page:
         options["limit_per_page"] = args.limit_per_page
     summary = build_grounding_set(Path(args.out), **options)
-    print(summary)
-    print(f"records: {Path(args.out) / 'grounding.jsonl'}")
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.by_data_type.items()))
+    print(
+        f"{summary.records} records ({kinds}) on {summary.images} screenshots from "
+        f"{len(summary.by_source)} pages in {summary.seconds:.0f} s (Chromium {summary.browser})"
+    )
+    dropped = ", ".join(f"{reason} {n}" for reason, n in sorted(summary.dropped.items()))
+    print(f"left out: {dropped}")
+    if summary.empty:
+        print(f"pages without a usable element: {', '.join(summary.empty)}")
+    print(f"records: {Path(args.out) / 'grounding.jsonl'}  (manifest.json says how they were made)")
     return 0

@@ -226,3 +226,27 @@ def test_find_govuk_takes_the_tgz_the_package_or_its_parent(tmp_path, monkeypatc
         with pytest.raises(GovukMissing, match="unsafe path"):
             find_govuk(bad)
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_build_then_evaluate_from_the_command_line(tmp_path: Path, capsys) -> None:
+    """`pixelpilot eval build-grounding-set` then `eval grounding --backend oracle` on it."""
+    from pixelpilot.agent.cli import main
+
+    data = tmp_path / "set"
+    build = ["eval", "build-grounding-set", str(data), "--no-govuk", "--miniwob-task",
+             "click-checkboxes", "--seeds", "2", "--viewport", "160x210", "--dpr", "2"]  # fmt: skip
+    assert main(build) == 0
+    assert "records (" in capsys.readouterr().out
+    argv = ["eval", "grounding", str(data / "grounding.jsonl"), "--backend", "oracle",
+            "--dialect", "showui", "--out", str(tmp_path / "out"), "--fail-under", "1"]  # fmt: skip
+    assert main(argv) == 0
+    assert "pipeline ceiling (oracle): 100.0%" in capsys.readouterr().out
+
+
+def test_a_missing_govuk_package_names_the_command_that_fetches_it(tmp_path: Path, capsys) -> None:
+    from pixelpilot.agent.cli import main
+
+    argv = ["eval", "build-grounding-set", str(tmp_path / "set"), "--govuk",
+            str(tmp_path / "nowhere"), "--no-miniwob"]  # fmt: skip
+    assert main(argv) == 2
+    assert "npm pack govuk-frontend@6.6.0" in capsys.readouterr().err
