@@ -25,6 +25,9 @@ def add_eval_commands(sub: Any, size_type: Any) -> None:
     m = evals.add_parser("miniwob", help="MiniWoB++ task success through the real agent loop")
     m.add_argument("tasks", nargs="*", help="task names, globs ('click-*') or presets (basic)")
     m.add_argument("--seeds", default="1-5", help="seeds: '1-5', '1,4,9' (one episode each)")
+    m.add_argument(
+        "--episodes", type=int, help="episodes per task: seeds 1..N (or from --seeds' first)"
+    )
     m.add_argument("--dpr", type=float, default=1.0, help="device pixel ratio")
     m.add_argument("--viewport", type=size_type, default=(160, 210), metavar="WxH")
     m.add_argument("--max-steps", type=int, default=10)
@@ -122,7 +125,7 @@ def _miniwob(args: argparse.Namespace) -> int:
     from .miniwob_report import write_miniwob_report
 
     config = MiniWoBConfig(
-        tasks=select_tasks(args.tasks or ["basic"]), seeds=seeds(args.seeds),
+        tasks=select_tasks(args.tasks or ["basic"]), seeds=_episode_seeds(args),
         dialect=args.dialect or guess_dialect(args.model), dpr=args.dpr,
         viewport=args.viewport, max_steps=args.max_steps, workers=args.workers,
         max_pixels=args.max_pixels, video=args.video,
@@ -154,6 +157,15 @@ def _miniwob(args: argparse.Namespace) -> int:
           f"{data['episodes_per_minute'] or 0:.1f} episodes/min")  # fmt: skip
     print(f"report: {out / 'report.html'}  (also report.md, results.json)")
     return _verdict(overall["task_average_success_rate"], overall["pipeline_errors"], args)
+
+
+def _episode_seeds(args: argparse.Namespace) -> list[int]:
+    chosen = seeds(args.seeds)
+    if args.episodes is None:
+        return chosen
+    if args.episodes < 1:
+        raise UsageError("--episodes must be at least 1")
+    return list(range(chosen[0], chosen[0] + args.episodes))
 
 
 def _progress(result: Any) -> None:
