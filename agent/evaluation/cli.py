@@ -26,7 +26,7 @@ def add_eval_commands(sub: Any, size_type: Any) -> None:
     m.add_argument("tasks", nargs="*", help="task names, globs ('click-*') or presets (basic)")
     m.add_argument("--seeds", default="1-5", help="seeds: '1-5', '1,4,9' (one episode each)")
     m.add_argument(
-        "--episodes", type=int, help="episodes per task: seeds 1..N (or from --seeds' first)"
+        "--episodes", type=int, help="episodes per task: N seeds from the first of --seeds"
     )
     m.add_argument("--dpr", type=float, default=1.0, help="device pixel ratio")
     m.add_argument("--viewport", type=size_type, default=(160, 210), metavar="WxH")
