@@ -25,7 +25,7 @@ from pixelpilot.agent.evaluation.miniwob_pages import PRESETS, miniwob_html
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--seeds", default="1-4")
+    parser.add_argument("--seeds", default="1-2")
     parser.add_argument("--dialect", default="uitars15")
     parser.add_argument("--dpr", type=float, default=1.0)
     parser.add_argument("--video", action="store_true", help="also encode an MP4 per episode")

@@ -20,9 +20,15 @@ from typing import Any
 #: no free-hand drawing; each has a DOM solver, so the oracle measures the pipeline on it
 PRESETS: dict[str, tuple[str, ...]] = {
     "basic": (
-        "click-button", "click-checkboxes", "enter-text", "login-user", "drag-box",
-        "scroll-text-2",
+        "click-button", "click-button-sequence", "click-checkboxes",
+        "click-collapsible-nodelay", "click-dialog", "click-dialog-2", "click-link",
+        "click-option", "click-tab", "click-tab-2-easy", "click-test", "click-test-2",
+        "click-widget", "drag-box", "enter-password", "enter-text", "enter-text-2",
+        "focus-text", "focus-text-2", "login-user", "navigate-tree", "scroll-text-2",
+        "use-autocomplete-nodelay",
     ),
+    # one task per kind of action, for a first look in a minute
+    "quick": ("click-button", "click-checkboxes", "enter-text", "drag-box", "scroll-text-2"),
 }  # fmt: skip
 
 

@@ -183,3 +183,16 @@ def test_eval_miniwob_usage_errors_exit_2(capsys) -> None:
     assert "no MiniWoB task matches 'no-such-task'" in capsys.readouterr().err
     assert main(["eval", "miniwob", "click-button", "--backend", "oracle", "--seeds", "x"]) == 2
     assert main(["eval", "miniwob", "click-button", "--backend", "openai"]) == 2  # no --base-url
+
+
+def test_task_selection_by_name_glob_and_preset() -> None:
+    from pixelpilot.agent.evaluation.miniwob_pages import PRESETS, select_tasks
+    from pixelpilot.agent.evaluation.miniwob_solvers import SOLVERS
+
+    for preset in PRESETS.values():  # the oracle can measure every preset task
+        assert set(preset) <= set(SOLVERS)
+    assert select_tasks(["quick"]) == list(PRESETS["quick"])
+    assert select_tasks(["enter-text", "preset:quick"])[:2] == ["enter-text", "click-button"]
+    assert select_tasks(["drag-sh*"]) == ["drag-shapes", "drag-shapes-2"]
+    with pytest.raises(ValueError, match="presets: basic, quick"):
+        select_tasks(["click-buton"])
