@@ -113,7 +113,10 @@ def start_episode(env: Any, base_url: str, task: str, seed: int) -> Episode:
     # window.onload runs core.startEpisode(), which creates the START cover; starting the
     # episode before it would be undone by it.
     page.wait_for_function("() => window.core && core.cover_div !== null")
-    page.evaluate(_START, str(seed))
+    page.evaluate(_START, seed)  # a number, as miniwob's driver passes it: "2" and "22" collide
     page.wait_for_function("() => WOB_TASK_READY === true && WOB_DONE_GLOBAL === false")
+    # a task that focuses something wider than the viewport (click-dialog's 300 px dialog
+    # in a 160 px one) leaves the page scrolled sideways: the task area starts at 0, 0
+    page.evaluate("() => window.scrollTo(0, 0)")
     utterance = page.evaluate("core.getUtterance()")
     return Episode(env=env, task=task, seed=seed, utterance=" ".join(str(utterance).split()))
