@@ -20,7 +20,14 @@ VIEWPORT = (340, 220)  # the 160x210 task area and the reward display beside it
 DPRS = [1.0, 2.0]
 SEEDS = [1, 2, 3]
 # the first six solvers; test_miniwob_solvers.py covers the others
-TASKS = ["click-button", "click-checkboxes", "enter-text", "login-user", "drag-box", "scroll-text-2"]
+TASKS = [
+    "click-button",
+    "click-checkboxes",
+    "enter-text",
+    "login-user",
+    "drag-box",
+    "scroll-text-2",
+]
 CASES = [(task, seed) for task in TASKS for seed in SEEDS]
 
 
