@@ -53,6 +53,13 @@ def by_text(env: Any, selector: str, text: str) -> dict[str, Any]:
     return found[0]
 
 
+def labelled(env: Any, selector: str, label: str) -> dict[str, Any]:
+    """The first visible match of `selector` inside a <label> whose text is `label`."""
+    found = [b for b in css_boxes(env, selector) if b["label"] == label]
+    assert found, f"no {selector!r} labelled {label!r}"
+    return found[0]
+
+
 def px(env: Any, x_css: float, y_css: float) -> Point:
     """A CSS-pixel position as the screenshot pixel a model would point at."""
     return Point(x=x_css * env.dpr, y=y_css * env.dpr, space=Space.SCREENSHOT_PX)
@@ -119,9 +126,7 @@ def click_checkboxes(env: Any, utterance: str) -> Iterator[Action]:
     names = parse_utterance(r"Select (.*) and click Submit\.", utterance)[1]
     wanted = [] if names == "nothing" else names.split(", ")
     for name in wanted:
-        matching = [b for b in css_boxes(env, "#boxes input[type=checkbox]") if b["label"] == name]
-        assert matching, f"no checkbox labelled {name!r}"
-        yield click(env, matching[0])
+        yield click(env, labelled(env, "#boxes input[type=checkbox]", name))
     yield click(env, css_box(env, "#subbtn"))
 
 
@@ -234,9 +239,7 @@ def click_link(env: Any, utterance: str) -> Iterator[Action]:
 
 def click_option(env: Any, utterance: str) -> Iterator[Action]:
     name = parse_utterance(r"Select (.+) and click Submit\.", utterance)[1]
-    matching = [b for b in css_boxes(env, "#boxes input[type=radio]") if b["label"] == name]
-    assert matching, f"no radio button labelled {name!r}"
-    yield click(env, matching[0])
+    yield click(env, labelled(env, "#boxes input[type=radio]", name))
     yield click(env, css_box(env, "#subbtn"))
 
 

@@ -1,9 +1,11 @@
 """MiniWoB++ (PyPI `miniwob`) as a third-party check of the browser controller.
 
-Six task pages reach raw reward 1 at DPR 1 and 2 on several seeds when a DOM oracle
-(`miniwob_oracle`, a perfect model: positions from the DOM, converted to screenshot
-pixels) drives them through `env.execute`; a wrong action gets the task's failure reward.
-One browser per DPR serves every episode.
+Every task with a DOM solver (`pixelpilot.agent.evaluation.miniwob_solvers`, a perfect
+model: positions from the DOM, converted to screenshot pixels) reaches raw reward 1 at
+DPR 1 and 2 on several seeds when its actions run straight through `env.execute` (no
+model, no loop: the controller alone against the task's own scoring); a wrong action gets
+the task's failure reward. A solver that missed here would have the oracle report its own
+mistakes as pipeline errors. One browser per DPR serves every episode.
 """
 
 from __future__ import annotations
@@ -19,16 +21,8 @@ from tests.integration.miniwob_fixtures import run_oracle
 VIEWPORT = (340, 220)  # the 160x210 task area and the reward display beside it
 DPRS = [1.0, 2.0]
 SEEDS = [1, 2, 3]
-# the first six solvers; test_miniwob_solvers.py covers the others
-TASKS = [
-    "click-button",
-    "click-checkboxes",
-    "enter-text",
-    "login-user",
-    "drag-box",
-    "scroll-text-2",
-]
-CASES = [(task, seed) for task in TASKS for seed in SEEDS]
+# every solver; each passed seeds 1..30 at both DPRs when it was written
+CASES = [(task, seed) for task in ORACLES for seed in SEEDS]
 
 
 @pytest.fixture(scope="module", params=DPRS, ids=[f"dpr{d:g}" for d in DPRS])
