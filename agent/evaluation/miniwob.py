@@ -102,7 +102,8 @@ def run_episodes(
     on_result: Callable[[EpisodeResult], None] | None = None,
 ) -> list[EpisodeResult]:
     """Every (task, seed) episode, on `config.workers` threads; results in task-then-seed
-    order whatever order they finished in."""
+    order whatever order they finished in. Each result is also appended to
+    `out_dir/episodes.jsonl` the moment it is known, so a stopped run loses nothing."""
     jobs: queue.Queue[tuple[int, str, int]] = queue.Queue()
     order = [(task, seed) for task in config.tasks for seed in config.seeds]
     results: list[EpisodeResult | None] = [None] * len(order)
@@ -114,10 +115,14 @@ def run_episodes(
             continue
         jobs.put((index, task, seed))
     lock = threading.Lock()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = (out_dir / "episodes.jsonl").open("a", encoding="utf-8")  # a killed run keeps these
 
     def record(index: int, result: EpisodeResult) -> None:
         with lock:
             results[index] = result
+            log.write(result.model_dump_json() + "\n")
+            log.flush()
             if on_result is not None:
                 on_result(result)
 
@@ -127,10 +132,13 @@ def run_episodes(
         threading.Thread(target=worker.drain, args=(jobs,), name=f"miniwob-{i}", daemon=True)
         for i in range(min(config.workers, max(1, jobs.qsize())))
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        log.close()
     missing = [i for i, r in enumerate(results) if r is None]
     for index in missing:  # a worker died outside an episode: say so, never drop a row
         task, seed = order[index]

@@ -68,6 +68,8 @@ def test_the_report_links_every_episode_and_says_it_is_a_pipeline_check(
     assert saved["kind"] == "pipeline check (oracle)" and saved["overall"] == data["overall"]
     assert saved["tasks"]["enter-text"]["success_rate"] == 1.0
     assert saved["tasks"]["enter-text"]["mean_steps"] == 3.0  # click, type, submit
+    logged = [json.loads(line) for line in (tmp_path / "episodes.jsonl").read_text().splitlines()]
+    assert sorted((e["task"], e["seed"]) for e in logged) == [(r.task, r.seed) for r in results]
     markdown, html = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
     assert "PIPELINE CHECK, not model accuracy" in markdown and "class='note'" in html
     for result in results:
