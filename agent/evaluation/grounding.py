@@ -1,8 +1,8 @@
 """ScreenSpot-style grounding: does the point the model gives fall inside the element?
 
-Records are the ScreenSpot family's JSON(L): `img_filename` (or `image`), `instruction`,
-`bbox`, `data_type` (or ScreenSpot-Pro's `ui_type`: text / icon) and `platform` (or
-ScreenSpot's `data_source`, or the split named in the file name). ScreenSpot v1/v2 give
+Records are the ScreenSpot family's JSON(L): `img_filename` (or `image`), `instruction`
+(or VLMEvalKit's `question`), `bbox`, `data_type` (or ScreenSpot-Pro's `ui_type`: text /
+icon) and `platform` (or ScreenSpot's `data_source`, or the split named in the file name). ScreenSpot v1/v2 give
 boxes as [x, y, width, height], ScreenSpot-Pro and pixelpilot's own sets as [x1, y1, x2,
 y2]; a record may say which in `bbox_format`, and `--bbox-format` decides for files that
 do not. Each image goes to the model with the dialect's grounding prompt; the answer (a
@@ -86,7 +86,8 @@ def _record(
         raise RecordError(f"{where}: a record must be an object")
     image = raw.get("img_filename") or raw.get("image")
     bbox = raw.get("bbox")
-    if not image or not raw.get("instruction") or not isinstance(bbox, list) or len(bbox) != 4:
+    instruction = raw.get("instruction") or raw.get("question")  # VLMEvalKit says question
+    if not image or not instruction or not isinstance(bbox, list) or len(bbox) != 4:
         raise RecordError(
             f"{where}: needs img_filename (or image), instruction and a 4-number bbox"
         )
@@ -100,7 +101,7 @@ def _record(
     source = raw.get("data_source") or raw.get("source") or raw.get("application")
     platform = raw.get("platform") or split or _SOURCES.get(str(source).lower(), "unknown")
     return GroundingRecord(
-        id=str(raw.get("id", where)), image=root / image, instruction=str(raw["instruction"]),
+        id=str(raw.get("id", where)), image=root / image, instruction=str(instruction),
         bbox=(x1, y1, x2, y2), data_type=str(raw.get("data_type") or raw.get("ui_type") or
                                             "unknown"),
         platform=str(platform), source=None if source is None else str(source),

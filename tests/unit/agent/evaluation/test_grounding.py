@@ -36,12 +36,14 @@ def _record(image: Path, bbox: tuple[float, float, float, float], **extra: str) 
 
 # -- reading the ScreenSpot family -------------------------------------------------------
 def test_screenspot_v1_records_are_xywh_and_named_by_split(tmp_path: Path) -> None:
-    raw = [{"img_filename": "a.png", "bbox": [10, 20, 30, 40], "instruction": "close",
+    # as VLMEvalKit ships them: "question" for the instruction
+    raw = [{"img_filename": "a.png", "bbox": [10, 20, 30, 40], "question": "close",
             "data_type": "icon", "data_source": "ios"}]  # fmt: skip
     (tmp_path / "screenspot_mobile.json").write_text(json.dumps(raw))
     (record,) = load_records(tmp_path / "screenspot_mobile.json")
     assert record.bbox == (10, 20, 40, 60) and record.platform == "mobile"
     assert record.data_type == "icon" and record.image == tmp_path / "a.png"
+    assert record.instruction == "close"
 
 
 def test_screenspot_pro_records_are_xyxy_with_ui_type(tmp_path: Path) -> None:
