@@ -2,12 +2,13 @@
 
 Records are the ScreenSpot family's JSON(L): `img_filename` (or `image`), `instruction`
 (or VLMEvalKit's `question`), `bbox`, `data_type` (or ScreenSpot-Pro's `ui_type`: text /
-icon) and `platform` (or ScreenSpot's `data_source`, or the split named in the file name). ScreenSpot v1/v2 give
-boxes as [x, y, width, height], ScreenSpot-Pro and pixelpilot's own sets as [x1, y1, x2,
-y2]; a record may say which in `bbox_format`, and `--bbox-format` decides for files that
-do not. Each image goes to the model with the dialect's grounding prompt; the answer (a
-point, or a box meaning its centre) is mapped to image pixels by the same function the
-agent uses, and counts when it falls inside the box, edges included.
+icon) and `platform` (or ScreenSpot's `data_source`, or the split named in the file
+name). ScreenSpot v1/v2 give boxes as [x, y, width, height], ScreenSpot-Pro and
+pixelpilot's own sets as [x1, y1, x2, y2]; a record may say which in `bbox_format`, and
+`--bbox-format` decides for files that do not. Each image goes to the model with the
+dialect's grounding prompt; the answer (a point, or a box meaning its centre) is mapped
+to image pixels by the same function the agent uses, and counts when it falls inside the
+box, edges included.
 """
 
 from __future__ import annotations
