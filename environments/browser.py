@@ -64,6 +64,11 @@ _KEYS = {
 }  # fmt: skip
 _WHEEL_PX = 100  # CSS pixels per wheel notch, as Chromium scrolls for one notch
 _CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection closed")
+_PAINTED = """() => new Promise(done => {
+    requestAnimationFrame(() => requestAnimationFrame(done)); setTimeout(done, 500);
+})"""
+_PNG = {"format": "png", "optimizeForSpeed": True}
+_NO_FRAME = "Unable to capture screenshot"  # Chromium had no composited frame to copy
 _DOCUMENTS = {
     "patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]
 }
@@ -212,8 +217,8 @@ class BrowserEnvironment(Environment):
             except Exception:  # not Chromium, or no CDP: Playwright's own screenshot
                 return self.page.screenshot(type="png", caret="initial")
             self._sessions[self.page] = session
-        shot = session.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True})
-        return base64.b64decode(shot["data"])
+            self.page.evaluate(_PAINTED)  # the override re-creates the surface: await a frame
+        return _retry_capture(session, self.page)
 
     def _frame(self) -> ScreenFrame:
         """The frame of the last screenshot: points refer to what the model saw."""
@@ -453,3 +458,22 @@ class BrowserEnvironment(Environment):
                 continue
             with contextlib.suppress(Exception):  # already gone: nothing left to release
                 closer()
+
+
+def _retry_capture(session: Any, page: Any, tries: int = 5) -> bytes:
+    """Capture over CDP. Chromium answers "Unable to capture screenshot" when the
+    compositor has no frame yet (just after a resize, or a renderer starved of CPU by
+    other browsers); that is transient, so wait for a frame and try again, and in the end
+    let Playwright's own screenshot, which waits for the page itself, have its go."""
+    from playwright.sync_api import Error
+
+    for attempt in range(tries):
+        try:
+            shot = session.send("Page.captureScreenshot", _PNG)
+            return base64.b64decode(shot["data"])
+        except Error as error:
+            if _NO_FRAME not in str(error):
+                raise
+        time.sleep(0.05 * 2**attempt)
+        page.evaluate(_PAINTED)
+    return page.screenshot(type="png", caret="initial")
