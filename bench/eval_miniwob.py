@@ -1,16 +1,20 @@
-"""MiniWoB episodes per minute with 1, 2 and 4 parallel browsers, oracle backend (so the
-figure is the pipeline's own throughput: browser, loop, recording; no model time).
-Every run does the same episodes; the ratio column compares with the 1-browser run
-made in the same process. Prints; asserts nothing.
+"""MiniWoB episodes per minute with 1, 2 and 4 parallel workers, each with its own browser
+or a context of one shared Chromium, oracle backend (so the figure is the pipeline's own
+throughput: browser, loop, recording; no model time). Every run does the same episodes;
+the ratio column compares with the first run made in the same process. The memory
+column is the peak summed PSS of every process under this one (Chromium, Playwright's
+driver), sampled every 0.2 s: what the browsers cost. Prints; asserts nothing.
 
-    .venv/bin/python bench/eval_miniwob.py [--workers 1 2 4] [--seeds 1-4] [--dialect uitars15]
+    .venv/bin/python bench/eval_miniwob.py [--workers 1 2 4] [--seeds 1-2] [--modes own shared]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -22,9 +26,57 @@ from pixelpilot.agent.evaluation.miniwob import MiniWoBConfig, oracle_backends, 
 from pixelpilot.agent.evaluation.miniwob_pages import PRESETS, miniwob_html
 
 
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _pss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+class PeakMemory:
+    """Peak summed PSS of this process's descendants while the block runs."""
+
+    def __enter__(self) -> PeakMemory:
+        self.peak, self._stop = 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, _pss_mb(_descendants(os.getpid())))
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--modes", nargs="+", choices=["own", "shared"], default=["own", "shared"])
     parser.add_argument("--seeds", default="1-2")
     parser.add_argument("--dialect", default="uitars15")
     parser.add_argument("--dpr", type=float, default=1.0)
@@ -33,24 +85,30 @@ def main() -> None:
     tasks = list(PRESETS["basic"])
     seeds = parse_seeds(args.seeds)
     print(f"{len(tasks)} tasks x {len(seeds)} seeds = {len(tasks) * len(seeds)} episodes, "
-          f"dialect {args.dialect}, DPR {args.dpr:g}, video {args.video}")  # fmt: skip
-    print(f"{'browsers':>8} {'wall s':>8} {'episodes/min':>13} {'vs 1':>6} {'success':>8}")
+          f"dialect {args.dialect}, DPR {args.dpr:g}, video {args.video}, "
+          f"{os.cpu_count()} CPUs")  # fmt: skip
+    print(f"{'workers':>7} {'browser':>16} {'wall s':>7} {'episodes/min':>13} {'vs first':>8} "
+          f"{'peak MB':>8} {'success':>8}")  # fmt: skip
     reference = None
     with serve_directory(miniwob_html()) as url, tempfile.TemporaryDirectory() as tmp:
         for workers in args.workers:
-            config = MiniWoBConfig(
-                tasks=tasks, seeds=seeds, dialect=args.dialect, dpr=args.dpr,
-                workers=workers, video=args.video,
-            )  # fmt: skip
-            started = time.perf_counter()
-            results = run_episodes(config, oracle_backends(config), url, Path(tmp) / str(workers),
-                                   oracle=True)  # fmt: skip
-            wall = time.perf_counter() - started
-            rate = 60 * len(results) / wall
-            reference = reference or rate
-            ok = sum(r.outcome == "success" for r in results)
-            print(f"{workers:>8} {wall:>8.1f} {rate:>13.1f} {rate / reference:>6.2f} "
-                  f"{ok:>4}/{len(results)}")  # fmt: skip
+            for mode in args.modes:
+                config = MiniWoBConfig(
+                    tasks=tasks, seeds=seeds, dialect=args.dialect, dpr=args.dpr,
+                    workers=workers, video=args.video, shared_browser=mode == "shared",
+                )  # fmt: skip
+                out = Path(tmp) / f"{workers}-{mode}"
+                started = time.perf_counter()
+                with PeakMemory() as memory:
+                    results = run_episodes(config, oracle_backends(config), url, out, oracle=True)
+                wall = time.perf_counter() - started
+                rate = 60 * len(results) / wall
+                reference = reference or rate
+                ok = sum(r.outcome == "success" for r in results)
+                label = "one per worker" if mode == "own" else "shared, contexts"
+                print(f"{workers:>7} {label:>16} {wall:>7.1f} {rate:>13.1f} "
+                      f"{rate / reference:>8.2f} {memory.peak:>8.0f} "
+                      f"{ok:>4}/{len(results)}")  # fmt: skip
 
 
 if __name__ == "__main__":

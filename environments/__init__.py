@@ -26,6 +26,15 @@ from .fake import FakeEnvironment
 if TYPE_CHECKING:
     from .browser import BrowserEnvironment
     from .desktop import DesktopEnvironment
+    from .shared import SharedChromium
+
+
+def __getattr__(name: str) -> object:
+    if name == "SharedChromium":  # its module loads the browser controller: only on use
+        from .shared import SharedChromium
+
+        return SharedChromium
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_browser(
@@ -76,6 +85,7 @@ __all__ = [
     "Environment",
     "FakeEnvironment",
     "Observation",
+    "SharedChromium",
     "open_browser",
     "open_browser_async",
     "open_desktop",

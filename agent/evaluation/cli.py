@@ -32,6 +32,10 @@ def add_eval_commands(sub: Any, size_type: Any) -> None:
     m.add_argument("--viewport", type=size_type, default=(160, 210), metavar="WxH")
     m.add_argument("--max-steps", type=int, default=10)
     m.add_argument("--workers", type=int, default=1, help="episodes run in parallel")
+    m.add_argument(
+        "--shared-browser", action="store_true",
+        help="one Chromium process, a context per worker (less memory; a crash hits all)",
+    )  # fmt: skip
     m.add_argument("--video", action="store_true", help="an MP4 per episode")
     _common(m, "miniwob")
     m.set_defaults(func=cmd_miniwob)
@@ -128,7 +132,7 @@ def _miniwob(args: argparse.Namespace) -> int:
         tasks=select_tasks(args.tasks or ["basic"]), seeds=_episode_seeds(args),
         dialect=args.dialect or guess_dialect(args.model), dpr=args.dpr,
         viewport=args.viewport, max_steps=args.max_steps, workers=args.workers,
-        max_pixels=args.max_pixels, video=args.video,
+        max_pixels=args.max_pixels, video=args.video, shared_browser=args.shared_browser,
     )  # fmt: skip
     oracle = args.backend == "oracle"
     if oracle:

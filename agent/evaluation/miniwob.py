@@ -1,7 +1,8 @@
 """MiniWoB++ through the real agent loop and browser controller, episodes in parallel.
 
-Each worker thread owns one browser (Playwright's sync objects are bound to their
-thread) and takes episodes from a shared queue; the model is shared, and with several
+Each worker thread owns one browser, or one context of a shared Chromium process
+(Playwright's sync objects are bound to their thread), and takes episodes from a shared
+queue; the model is shared, and with several
 workers its requests are merged into batched calls (`BatchingBackend`). The task's
 utterance is the agent's task; the score is the task's raw reward (partial credit as
 the task gives it). An episode ends when the task says so, when the agent finishes, or
@@ -49,6 +50,8 @@ class MiniWoBConfig(BaseModel):
     viewport: tuple[int, int] = (160, 210)  # MiniWoB's task area, as papers observe it
     max_steps: int = Field(10, ge=1)
     workers: int = Field(1, ge=1)
+    #: one Chromium process with a context per worker, instead of a browser per worker
+    shared_browser: bool = False
     min_pixels: int | None = None
     max_pixels: int | None = None
     video: bool = False
@@ -126,19 +129,18 @@ def run_episodes(
             if on_result is not None:
                 on_result(result)
 
-    opener = open_env or _browser_opener(config)
-    worker = _Worker(config, backends, base_url, out_dir, opener, record)
-    threads = [
-        threading.Thread(target=worker.drain, args=(jobs,), name=f"miniwob-{i}", daemon=True)
-        for i in range(min(config.workers, max(1, jobs.qsize())))
-    ]
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(log.close)
+        opener = open_env or _browser_opener(config, stack)
+        worker = _Worker(config, backends, base_url, out_dir, opener, record)
+        threads = [
+            threading.Thread(target=worker.drain, args=(jobs,), name=f"miniwob-{i}", daemon=True)
+            for i in range(min(config.workers, max(1, jobs.qsize())))
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    finally:
-        log.close()
     missing = [i for i, r in enumerate(results) if r is None]
     for index in missing:  # a worker died outside an episode: say so, never drop a row
         task, seed = order[index]
@@ -148,13 +150,16 @@ def run_episodes(
     return [r for r in results if r is not None]
 
 
-def _browser_opener(config: MiniWoBConfig) -> Callable[[], Any]:
-    def open_env() -> Any:
-        from pixelpilot.environments import open_browser
+def _browser_opener(config: MiniWoBConfig, stack: contextlib.ExitStack) -> Callable[[], Any]:
+    """A browser per call, or a context per call of one shared Chromium, which is
+    started on first use, restarted if it died, and stopped when `stack` closes."""
+    from pixelpilot.environments import SharedChromium, open_browser
 
-        return open_browser(viewport=config.viewport, device_scale_factor=config.dpr)
-
-    return open_env
+    options = {"viewport": config.viewport, "device_scale_factor": config.dpr}
+    if config.shared_browser:
+        shared = stack.enter_context(SharedChromium())
+        return lambda: shared.open(**options)
+    return lambda: open_browser(**options)
 
 
 class _Worker:

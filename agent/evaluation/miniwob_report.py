@@ -74,14 +74,20 @@ def write_miniwob_report(
     return data
 
 
+def _browsers(config: dict[str, Any]) -> str:
+    if config.get("shared_browser"):
+        return "context(s) of one shared Chromium"
+    return "browser(s)"
+
+
 def _sections(data: dict[str, Any], results: list[EpisodeResult], oracle: bool) -> list[Section]:
     config, overall = data["config"], data["overall"]
     setup = (
         f"Backend: {data['backend']}. Dialect {config['dialect']}, viewport "
         f"{config['viewport'][0]}x{config['viewport'][1]} at DPR {config['dpr']:g}, max "
         f"{config['max_steps']} steps, seeds {config['seeds']}, {config['workers']} parallel "
-        f"browser(s); {len(results)} episodes in {data['wall_s']:.1f} s. Score: the task's raw "
-        "reward (no time penalty); success: reward > 0."
+        f"{_browsers(config)}; {len(results)} episodes in {data['wall_s']:.1f} s. Score: "
+        "the task's raw reward (no time penalty); success: reward > 0."
     )
     sections = [Section("What was measured", PIPELINE_CHECK)] if oracle else []
     sections.append(Section("Setup", setup))

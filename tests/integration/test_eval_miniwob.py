@@ -130,17 +130,49 @@ def test_a_dead_browser_is_a_pipeline_error_and_the_next_episode_runs(
 
 
 def test_parallel_runs_equal_serial_runs(miniwob_url: str, tmp_path: Path) -> None:
+    """Three browsers, and three contexts of one shared Chromium, give exactly what one
+    browser gives: same episodes, replies (so same pixels) and rewards."""
     tasks = ["click-button", "click-checkboxes", "enter-text", "scroll-text-2"]
 
-    def outcome(workers: int) -> list[tuple]:
-        config = MiniWoBConfig(tasks=tasks, seeds=[4, 5, 6], dialect="showui", workers=workers)
-        results = _run(config, miniwob_url, tmp_path / f"workers{workers}")
+    def outcome(workers: int, shared: bool = False) -> list[tuple]:
+        config = MiniWoBConfig(tasks=tasks, seeds=[4, 5, 6], dialect="showui", workers=workers,
+                               shared_browser=shared)  # fmt: skip
+        results = _run(config, miniwob_url, tmp_path / f"workers{workers}-{shared}")
         return [(r.task, r.seed, r.utterance, r.outcome, r.raw_reward, r.steps, r.replies)
                 for r in results]  # fmt: skip
 
-    serial, parallel = outcome(1), outcome(3)
+    serial, parallel, contexts = outcome(1), outcome(3), outcome(3, shared=True)
     assert [(t, s) for t, s, *_ in serial] == [(t, s) for t in tasks for s in (4, 5, 6)]
     assert parallel == serial
+    assert contexts == serial
+
+
+def test_a_crashed_shared_browser_is_restarted_for_the_next_episode(
+    miniwob_url: str, tmp_path: Path
+) -> None:
+    import os
+    import signal
+
+    from pixelpilot.environments import SharedChromium
+
+    config = MiniWoBConfig(tasks=["click-button", "enter-text"], seeds=[1], dialect="uitars")
+    with SharedChromium() as shared:
+
+        def crash(env: Any, utterance: str) -> Iterator[Action]:
+            os.kill(shared.pid, signal.SIGKILL)  # Chromium dies while the model thinks
+            yield Click(point=Point(x=10, y=10, space=Space.SCREENSHOT_PX))
+
+        def make(env: Any, episode: Episode) -> SolverOracle:
+            from pixelpilot.agent.evaluation.miniwob_solvers import SOLVERS
+
+            solver = crash if episode.task == "click-button" else SOLVERS[episode.task]
+            return SolverOracle(env, solver, episode.utterance, get_dialect(config.dialect))
+
+        opener = lambda: shared.open(viewport=config.viewport)  # noqa: E731
+        first, second = _run(config, miniwob_url, tmp_path, backends=make, open_env=opener)
+        assert first.outcome == "pipeline_error" and "closed" in (first.error or "")
+        assert (second.outcome, second.raw_reward) == ("success", 1.0)
+        assert shared.launches == 2
 
 
 def test_a_real_model_runs_batched_and_its_failures_are_the_models(
