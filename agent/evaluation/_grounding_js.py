@@ -151,13 +151,48 @@ ELEMENTS_JS = r"""({minSide, maxName, links}) => {
     }
     const {left, top, right, bottom} = checked[1];
     const box = [left, top, right, bottom];
-    kept.push({instruction: said[0], data_type: said[1], selector, box});
+    kept.push({instruction: said[0], base: said[0], data_type: said[1], selector, box, el});
   }
-  const key = (k) => k.instruction.toLowerCase(), counts = new Map();
-  for (const k of kept) counts.set(key(k), (counts.get(key(k)) || 0) + 1);
-  const unique = kept.filter(k => counts.get(key(k)) === 1);  // it must say which one
-  if (unique.length < kept.length) dropped['same description'] = kept.length - unique.length;
-  return {elements: unique, dropped};
+  // Two "Yes" radio buttons: each is named by what a reader would add, the group's legend
+  // or the heading it sits under (both on screen), else it is dropped; it must say which.
+  const onScreen = (e) => {
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && r.top >= 0 && r.left >= 0 && r.bottom <= vh && r.right <= vw &&
+      style(e).visibility === 'visible' && !clipped(e, null);
+  };
+  const readable = (e) => {
+    const text = visibleText(e);
+    return text && text.length <= maxName && onScreen(e) && drawable(text, e) ? text : null;
+  };
+  const headings = [...document.querySelectorAll('h1, h2, h3, h4, h5, h6, [role=heading]')];
+  const legendOf = (el) => {
+    const legend = el.closest('fieldset')?.querySelector(':scope > legend');
+    const text = legend && readable(legend);
+    return text && `in the "${text}" group`;
+  };
+  const headingOf = (el) => {
+    const before = headings.filter(h => h.compareDocumentPosition(el) &
+      Node.DOCUMENT_POSITION_FOLLOWING && !h.contains(el));
+    const text = before.length && readable(before[before.length - 1]);
+    return text && `under the "${text}" heading`;
+  };
+  const key = (k) => k.instruction.toLowerCase();
+  const colliding = () => {
+    const counts = new Map();
+    for (const k of kept) counts.set(key(k), (counts.get(key(k)) || 0) + 1);
+    return kept.filter(k => counts.get(key(k)) > 1);
+  };
+  for (const qualify of [legendOf, headingOf]) {
+    for (const k of colliding()) {
+      const extra = qualify(k.el);
+      if (extra) k.instruction = `${k.base} ${extra}`;
+    }
+  }
+  const ambiguous = new Set(colliding());
+  if (ambiguous.size) dropped['same description'] = ambiguous.size;
+  const elements = kept.filter(k => !ambiguous.has(k))
+    .map(({instruction, data_type, selector, box}) => ({instruction, data_type, selector, box}));
+  return {elements, dropped};
 }"""
 
 # Settles a freshly loaded page: web fonts, CSS images (the footer's crest is a mask

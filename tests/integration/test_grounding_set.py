@@ -250,3 +250,39 @@ def test_a_missing_govuk_package_names_the_command_that_fetches_it(tmp_path: Pat
             str(tmp_path / "nowhere"), "--no-miniwob"]  # fmt: skip
     assert main(argv) == 2
     assert "npm pack govuk-frontend@6.6.0" in capsys.readouterr().err
+
+
+TWINS = """<!DOCTYPE html><body style="font: 16px sans-serif">
+<h2>Home</h2>
+<fieldset><legend>Where do you live?</legend>
+  <label><input type="radio" name="a"> Yes</label> <label><input type="radio" name="a"> No</label>
+</fieldset>
+<h2>Work</h2>
+<fieldset><legend>Where do you live?</legend>
+  <label><input type="radio" name="b"> Yes</label> <label><input type="radio" name="b"> No</label>
+</fieldset>
+<fieldset><legend>Any pets?</legend><label><input type="radio" name="c"> Yes</label></fieldset>
+<button>Delete</button> <button>Delete</button> <button>Save</button>
+</body>"""
+
+
+def test_twin_descriptions_say_which_one_or_are_dropped() -> None:
+    """Same-named controls are told apart by their group's legend, then by the heading
+    they sit under; those still alike (two "Delete" under "Work") are dropped."""
+    from pixelpilot.agent.evaluation._grounding_js import ELEMENTS_JS
+    from pixelpilot.agent.evaluation.grounding_set import _SPAN_LINKS, MAX_NAME
+    from pixelpilot.environments import open_browser
+
+    with open_browser(viewport=(800, 600)) as env:
+        env.page.set_content(TWINS)
+        limits = {"minSide": MIN_SIDE, "maxName": MAX_NAME, "links": _SPAN_LINKS}
+        found = env.page.evaluate(ELEMENTS_JS, limits)
+    assert [e["instruction"] for e in found["elements"]] == [
+        'the "Yes" radio button under the "Home" heading',
+        'the "No" radio button under the "Home" heading',
+        'the "Yes" radio button under the "Work" heading',
+        'the "No" radio button under the "Work" heading',
+        'the "Yes" radio button in the "Any pets?" group',
+        'the "Save" button',
+    ]
+    assert found["dropped"]["same description"] == 2
