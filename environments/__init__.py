@@ -46,18 +46,20 @@ def open_browser(
     executable_path: str | None = None,
     user_data_dir: str | Path | None = None,
     cdp_url: str | None = None,
+    ws_endpoint: str | None = None,
     domains: DomainPolicy | None = None,
 ) -> BrowserEnvironment:
     """A Chromium page (Debian's by default) at `viewport` CSS pixels and the given device
-    pixel ratio; `user_data_dir` keeps a logged-in profile, `cdp_url` attaches to a
-    running browser instead of launching one; `domains` limits where it may go
-    (navigations, redirects, link clicks and new tabs)."""
+    pixel ratio; `user_data_dir` keeps a logged-in profile, `cdp_url` (a DevTools
+    endpoint) or `ws_endpoint` (a Playwright browser server, as `SharedChromium` runs)
+    opens a new context in a running browser instead of launching one; `domains`
+    limits where it may go (navigations, redirects, link clicks and new tabs)."""
     from .browser import BrowserEnvironment
 
     return BrowserEnvironment(
         url, viewport=viewport, device_scale_factor=device_scale_factor, headless=headless,
         executable_path=executable_path, user_data_dir=user_data_dir, cdp_url=cdp_url,
-        domains=domains,
+        ws_endpoint=ws_endpoint, domains=domains,
     )  # fmt: skip
 
 

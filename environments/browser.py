@@ -103,6 +103,7 @@ class BrowserEnvironment(Environment):
         executable_path: str | None = None,
         user_data_dir: str | Path | None = None,
         cdp_url: str | None = None,
+        ws_endpoint: str | None = None,
         settle_timeout_s: float = 3.0,
         quiet_s: float = 0.08,
         domains: DomainPolicy | None = None,
@@ -124,7 +125,7 @@ class BrowserEnvironment(Environment):
         self._playwright = sync_playwright().start()
         try:
             self._browser, self.context = self._open(
-                executable_path, headless, user_data_dir, cdp_url
+                executable_path, headless, user_data_dir, cdp_url, ws_endpoint
             )
         except Exception:
             self._playwright.stop()
@@ -145,12 +146,15 @@ class BrowserEnvironment(Environment):
                 self.close()
                 raise
 
-    def _open(self, executable_path, headless, user_data_dir, cdp_url) -> tuple[Any, Any]:
+    def _open(
+        self, executable_path, headless, user_data_dir, cdp_url, ws_endpoint
+    ) -> tuple[Any, Any]:
         chromium = self._playwright.chromium
         options = {"viewport": {"width": self.viewport[0], "height": self.viewport[1]},
                    "device_scale_factor": self.dpr}  # fmt: skip
-        if cdp_url:
-            browser = chromium.connect_over_cdp(cdp_url)
+        if cdp_url or ws_endpoint:  # a running browser: this environment gets a new context
+            connect = chromium.connect_over_cdp if cdp_url else chromium.connect
+            browser = connect(cdp_url or ws_endpoint)
             return browser, browser.new_context(**options)
         launch = {"executable_path": executable_path or find_chromium(), "headless": headless,
                   "args": CHROMIUM_ARGS}  # fmt: skip

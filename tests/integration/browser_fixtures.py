@@ -34,3 +34,26 @@ def browser(pages_url):
     yield open_page
     for env in opened:
         env.close()
+
+
+def chromium_under(pid: int) -> list[int]:
+    """The browser processes (not renderers) below the server `pid`."""
+    parents, commands = {}, {}
+    for entry in Path("/proc").iterdir():
+        try:
+            parents[int(entry.name)] = int(
+                (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            )
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+
+    def below(child: int) -> bool:
+        while child in parents and child > 1:
+            child = parents[child]
+            if child == pid:
+                return True
+        return False
+
+    return [p for p, cmd in commands.items()
+            if b"--remote-debugging-pipe" in cmd and b"--type=" not in cmd and below(p)]  # fmt: skip

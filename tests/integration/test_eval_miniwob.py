@@ -154,12 +154,13 @@ def test_a_crashed_shared_browser_is_restarted_for_the_next_episode(
     import signal
 
     from pixelpilot.environments import SharedChromium
+    from tests.integration.browser_fixtures import chromium_under
 
     config = MiniWoBConfig(tasks=["click-button", "enter-text"], seeds=[1], dialect="uitars")
     with SharedChromium() as shared:
 
         def crash(env: Any, utterance: str) -> Iterator[Action]:
-            os.kill(shared.pid, signal.SIGKILL)  # Chromium dies while the model thinks
+            os.kill(chromium_under(shared.pid)[0], signal.SIGKILL)  # dies as the model thinks
             yield Click(point=Point(x=10, y=10, space=Space.SCREENSHOT_PX))
 
         def make(env: Any, episode: Episode) -> SolverOracle:
