@@ -122,6 +122,8 @@ class BrowserEnvironment(Environment):
         self._redirect_guards: dict[Any, Any] = {}  # page -> CDP session checking redirects
         self._blocked: list[str] = []  # what the policy stopped, for the next result's note
         self._tabs_refused = 0  # new tabs aborted in this action, left as error pages
+        self._tabs_announced = self._tabs_arrived = 0  # this action's tabs: told of, came
+        self._announcers: dict[Any, Any] = {}  # page -> CDP session telling of new tabs
         self._playwright = sync_playwright().start()
         try:
             self._browser, self.context = self._open(
@@ -165,15 +167,33 @@ class BrowserEnvironment(Environment):
         return browser, browser.new_context(**options)
 
     def _watch(self, page: Any) -> None:
+        self._tabs_arrived += 1
         page.on("request", lambda _: self._count(1))
         page.on("requestfinished", lambda _: self._count(-1))
         page.on("requestfailed", lambda _: self._count(-1))
         page.on("close", self._forget)
         if self._domains is not None:
             self._guard_redirects(page)
+        self._announce_tabs(page)
+
+    def _announce_tabs(self, page: Any) -> None:
+        """Chromium says at once when a page opens a tab (`Page.windowOpen`); Playwright's
+        page event comes only once the tab is set up, which on a loaded machine can be
+        after the opener settled, so `_settle` waits for tabs it was told of."""
+        try:
+            session = self.context.new_cdp_session(page)
+            session.on("Page.windowOpen", lambda _: self._count_tab())
+            session.send("Page.enable")
+        except Exception:  # not Chromium, or the page closed already: page events only
+            return
+        self._announcers[page] = session
+
+    def _count_tab(self) -> None:
+        self._tabs_announced += 1
 
     def _forget(self, page: Any) -> None:
         self._sessions.pop(page, None)
+        self._announcers.pop(page, None)
         self._redirect_guards.pop(page, None)
 
     def _count(self, step: int) -> None:
@@ -233,6 +253,7 @@ class BrowserEnvironment(Environment):
 
     def _perform(self, action: Action) -> tuple[ElementInfo | None, str | None]:
         self._pages_before = len(self.context.pages)
+        self._tabs_announced = self._tabs_arrived = 0
         element = self._element(action)
         return element, self._guard(lambda: self._dispatch(action))
 
@@ -408,20 +429,35 @@ class BrowserEnvironment(Environment):
         arrives while settling) or leave a page that closed itself; close new tabs the
         domain policy refused and say what it blocked."""
         self._settle_page()
+        self._await_tabs()
         notes = []
         if self.page.is_closed() and self.context.pages:
             self.page = self.context.pages[-1]
             notes.append(f"The page closed itself; now showing {self.page.url}")
         opened = [p for p in self.context.pages[self._pages_before :] if self._keep_tab(p)]
         if opened and opened[-1] is not self.page:
-            self.page = opened[-1]
+            shown, self.page = self.page, opened[-1]
             self._guard(lambda: self.page.wait_for_load_state("domcontentloaded"))
             self._settle_page()
-            notes.append(f"A new tab opened and is now shown: {self.page.url}")
+            if self._keep_tab(self.page):  # it may have redirected away while it loaded
+                notes.append(f"A new tab opened and is now shown: {self.page.url}")
+            else:
+                alive = [p for p in (shown, *self.context.pages[::-1]) if not p.is_closed()]
+                self.page = alive[0] if alive else shown
         notes += self._blocked
         self._blocked.clear()
         self._tabs_refused = 0
         return "\n".join(notes) or None
+
+    def _await_tabs(self) -> None:
+        """Until every tab Chromium announced has reached the context, at most
+        `settle_timeout_s` (a popup Chromium then blocked never comes)."""
+        deadline = time.monotonic() + self.settle_timeout_s
+        while self._tabs_arrived < self._tabs_announced and time.monotonic() < deadline:
+            open_pages = [p for p in self.context.pages if not p.is_closed()]
+            if not open_pages:
+                return
+            open_pages[0].wait_for_timeout(15)  # lets Playwright deliver its events
 
     def _settle_page(self) -> None:
         """Until no request is in flight and the page looks the same a frame apart for
