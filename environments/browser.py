@@ -21,7 +21,6 @@ the policy decides which sites the agent sees and acts on, and pages need their 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import shutil
@@ -46,6 +45,7 @@ from pixelpilot.tools import (
 )
 
 from ._browser_js import ELEMENT_AT, SCROLL_STATE, SIGNATURE
+from ._capture import capture, capture_session
 from .base import ActionFailed, ControllerError, ElementInfo, Environment, Observation
 from .domains import DomainPolicy, redirect_target, short
 
@@ -64,11 +64,6 @@ _KEYS = {
 }  # fmt: skip
 _WHEEL_PX = 100  # CSS pixels per wheel notch, as Chromium scrolls for one notch
 _CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection closed")
-_PAINTED = """() => new Promise(done => {
-    requestAnimationFrame(() => requestAnimationFrame(done)); setTimeout(done, 500);
-})"""
-_PNG = {"format": "png", "optimizeForSpeed": True}
-_NO_FRAME = "Unable to capture screenshot"  # Chromium had no composited frame to copy
 _DOCUMENTS = {
     "patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]
 }
@@ -223,26 +218,15 @@ class BrowserEnvironment(Environment):
         )
 
     def _capture(self) -> bytes:
-        """PNG of the viewport at the device pixel ratio. Straight over CDP with Chromium's
-        fast encoder (pixels identical to page.screenshot, a third of the time); the CDP
-        session needs the page's device metrics or it would capture at ratio 1."""
-        session = self._sessions.get(self.page)
-        if session is None:
-            try:
-                session = self.context.new_cdp_session(self.page)
-                size = self.page.viewport_size or {
-                    "width": self.viewport[0],
-                    "height": self.viewport[1],
-                }
-                session.send("Emulation.setDeviceMetricsOverride", {
-                    "width": size["width"], "height": size["height"],
-                    "deviceScaleFactor": self.dpr, "mobile": False,
-                })  # fmt: skip
-            except Exception:  # not Chromium, or no CDP: Playwright's own screenshot
-                return self.page.screenshot(type="png", caret="initial")
-            self._sessions[self.page] = session
-            self.page.evaluate(_PAINTED)  # the override re-creates the surface: await a frame
-        return _retry_capture(session, self.page)
+        """PNG of the viewport at the device pixel ratio, over CDP (see `_capture.py`),
+        or by Playwright's own screenshot where there is no CDP."""
+        if self.page not in self._sessions:
+            size = self.page.viewport_size or {
+                "width": self.viewport[0],
+                "height": self.viewport[1],
+            }
+            self._sessions[self.page] = capture_session(self.context, self.page, size, self.dpr)
+        return capture(self._sessions[self.page], self.page)
 
     def _frame(self) -> ScreenFrame:
         """The frame of the last screenshot: points refer to what the model saw."""
@@ -498,22 +482,3 @@ class BrowserEnvironment(Environment):
                 continue
             with contextlib.suppress(Exception):  # already gone: nothing left to release
                 closer()
-
-
-def _retry_capture(session: Any, page: Any, tries: int = 5) -> bytes:
-    """Capture over CDP. Chromium answers "Unable to capture screenshot" when the
-    compositor has no frame yet (just after a resize, or a renderer starved of CPU by
-    other browsers); that is transient, so wait for a frame and try again, and in the end
-    let Playwright's own screenshot, which waits for the page itself, have its go."""
-    from playwright.sync_api import Error
-
-    for attempt in range(tries):
-        try:
-            shot = session.send("Page.captureScreenshot", _PNG)
-            return base64.b64decode(shot["data"])
-        except Error as error:
-            if _NO_FRAME not in str(error):
-                raise
-        time.sleep(0.05 * 2**attempt)
-        page.evaluate(_PAINTED)
-    return page.screenshot(type="png", caret="initial")

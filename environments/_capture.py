@@ -1,0 +1,53 @@
+"""Screenshots of a Chromium page straight over CDP.
+
+`Page.captureScreenshot` with Chromium's fast encoder gives the same pixels as
+`page.screenshot` in a third of the time. The CDP session needs the page's device
+metrics, or it would capture at ratio 1. Chromium answers "Unable to capture
+screenshot" when its compositor has no frame yet (just after the metrics override
+re-creates the surface, or while a renderer is starved of CPU by other browsers); that
+is transient, so the capture waits for a frame and tries again, and in the end lets
+Playwright's own screenshot, which waits for the page itself, have its go.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+PAINTED = """() => new Promise(done => {
+    requestAnimationFrame(() => requestAnimationFrame(done)); setTimeout(done, 500);
+})"""
+_PNG = {"format": "png", "optimizeForSpeed": True}
+_NO_FRAME = "Unable to capture screenshot"  # Chromium had no composited frame to copy
+
+
+def capture_session(context: Any, page: Any, size: dict[str, int], dpr: float) -> Any | None:
+    """A CDP session set to the page's viewport and ratio, with a frame drawn since;
+    None where there is no CDP (not Chromium)."""
+    try:
+        session = context.new_cdp_session(page)
+        session.send("Emulation.setDeviceMetricsOverride", {
+            "width": size["width"], "height": size["height"], "deviceScaleFactor": dpr,
+            "mobile": False,
+        })  # fmt: skip
+    except Exception:
+        return None
+    page.evaluate(PAINTED)
+    return session
+
+
+def capture(session: Any | None, page: Any, tries: int = 5) -> bytes:
+    """PNG bytes of the viewport."""
+    from playwright.sync_api import Error
+
+    for attempt in range(tries if session is not None else 0):
+        try:
+            shot = session.send("Page.captureScreenshot", _PNG)
+            return base64.b64decode(shot["data"])
+        except Error as error:
+            if _NO_FRAME not in str(error):
+                raise
+        time.sleep(0.05 * 2**attempt)
+        page.evaluate(PAINTED)
+    return page.screenshot(type="png", caret="initial")
