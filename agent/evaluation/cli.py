@@ -76,6 +76,7 @@ def _common(p: argparse.ArgumentParser, name: str) -> None:
 
 
 def _guarded(command: str, run: Any, args: argparse.Namespace) -> int:
+    from pixelpilot.environments import ControllerError
     from pixelpilot.vlm import BackendError
 
     from .miniwob_pages import MiniWoBMissing
@@ -85,7 +86,8 @@ def _guarded(command: str, run: Any, args: argparse.Namespace) -> int:
     except (UsageError, ValueError, FileNotFoundError) as error:
         print(f"pixelpilot eval {command}: {error}", file=sys.stderr)
         return 2
-    except (BackendError, MiniWoBMissing, ImportError) as error:
+    except (BackendError, ControllerError, MiniWoBMissing, ImportError) as error:
+        # a missing model, browser or package: the machine's setup, not the command line
         print(f"pixelpilot eval {command}: {error}", file=sys.stderr)
         return 3
 

@@ -220,6 +220,20 @@ def test_eval_miniwob_usage_errors_exit_2(capsys) -> None:
     assert main(["eval", "miniwob", "click-button", "--backend", "openai"]) == 2  # no --base-url
 
 
+def test_no_browser_to_share_exits_3_and_says_so(capsys, monkeypatch, tmp_path) -> None:
+    from pixelpilot.agent.cli import main
+    from pixelpilot.environments import ControllerError, shared
+
+    def no_chromium() -> str:
+        raise ControllerError("no Chromium found: install Debian's chromium")
+
+    monkeypatch.setattr(shared, "find_chromium", no_chromium)
+    argv = ["eval", "miniwob", "click-button", "--backend", "oracle", "--shared-browser",
+            "--seeds", "1", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 3
+    assert "no Chromium found" in capsys.readouterr().err
+
+
 def test_task_selection_by_name_glob_and_preset() -> None:
     from pixelpilot.agent.evaluation.miniwob_pages import PRESETS, select_tasks
     from pixelpilot.agent.evaluation.miniwob_solvers import SOLVERS
