@@ -1,7 +1,7 @@
-"""The `pixelpilot` command line.
+"""The model-facing subcommands: `parse`, `resize`, `prompt`, `ask`, `schema`, `dialects`.
 
-Subcommands grow with the project; each is a small function that reads its arguments
-and prints JSON or text, so scripts can rely on the output.
+Each is a small function that reads its arguments and prints JSON or text, so scripts
+can rely on the output. `pixelpilot.cli` assembles these with the other layers' commands.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from pixelpilot.tools import ActionListAdapter, ActionParseError, action_json_schema
 from pixelpilot.vlm import DIALECTS, get_dialect, parse_actions
 from pixelpilot.vlm.resize import visual_tokens
 
 
-def _size(text: str) -> tuple[int, int]:
+def size_type(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().replace("×", "x").split("x"))
     except ValueError:
@@ -121,28 +121,18 @@ def _cmd_dialects(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    try:
-        ver = version("pixelpilot")
-    except PackageNotFoundError:  # running from a checkout that was never installed
-        ver = "unknown"
-    parser = argparse.ArgumentParser(
-        prog="pixelpilot",
-        description="GUI agents on the Qwen2-VL family: native-resolution screenshots, "
-        "grounded actions that land where the model pointed.",
-    )
-    parser.add_argument("--version", action="version", version=f"pixelpilot {ver}")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_model_commands(sub: Any) -> None:
+    """parse, resize, prompt, ask, schema, dialects: the model-facing subcommands."""
     dialects = sorted(DIALECTS)
 
     p = sub.add_parser("parse", help="parse a model reply (stdin) into actions (JSON)")
     p.add_argument("--dialect", required=True, choices=dialects)
-    p.add_argument("--screenshot-size", required=True, type=_size, metavar="WxH")
+    p.add_argument("--screenshot-size", required=True, type=size_type, metavar="WxH")
     _add_pixels(p)
     p.set_defaults(func=_cmd_parse)
 
     p = sub.add_parser("resize", help="the image size and visual tokens the model sees")
-    p.add_argument("size", type=_size, metavar="WxH")
+    p.add_argument("size", type=size_type, metavar="WxH")
     p.add_argument("--dialect", default="qwen25vl", choices=dialects)
     _add_pixels(p)
     p.set_defaults(func=_cmd_resize)
@@ -152,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True)
     p.add_argument("--mode", default="computer", choices=["computer", "mobile"])
     p.add_argument("--grounding", action="store_true", help="the grounding prompt instead")
-    p.add_argument("--screenshot-size", type=_size, metavar="WxH", default=None)
+    p.add_argument("--screenshot-size", type=size_type, metavar="WxH", default=None)
     p.set_defaults(func=_cmd_prompt)
 
     p = sub.add_parser("ask", help="ask a model about screenshots or a screen recording")
@@ -174,20 +164,3 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dialects", help="list the model dialects")
     p.set_defaults(func=_cmd_dialects)
-
-    from .commands import add_commands
-
-    add_commands(sub, _size)
-    from .evaluation.cli import add_eval_commands
-
-    add_eval_commands(sub, _size)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

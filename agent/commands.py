@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pixelpilot.tools import FixableError
+
 EXIT = {"success": 0, "failure": 1, "error": 3, "needs_user": 4, "max_steps": 5, "stopped": 130}
 DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
 
 
-class UsageError(Exception):
+class UsageError(FixableError):
     """A command line that cannot work as given: exit code 2."""
 
 
@@ -74,22 +76,6 @@ def add_commands(sub: Any, size_type: Any) -> None:
     p = sub.add_parser("view", help="open a run's report.html")
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_view)
-
-    p = sub.add_parser("demo", help="run the agent on the bundled demo shop")
-    _model_options(p, default_model=DEFAULT_MODEL)
-    p.add_argument(
-        "--oracle",
-        action="store_true",
-        help="answer from the page's DOM instead of a model (a pipeline check)",
-    )
-    p.add_argument(
-        "--fallback-oracle",
-        action="store_true",
-        help="if the model cannot be loaded, say so and run the pipeline check",
-    )
-    p.add_argument("--record", default="runs")
-    p.add_argument("--headed", action="store_true")
-    p.set_defaults(func=cmd_demo)
 
 
 def _model_options(p: argparse.ArgumentParser, default_model: str | None = None) -> None:
@@ -242,60 +228,6 @@ def _run(args: argparse.Namespace) -> int:
         dialect = args.dialect or guess_dialect(args.model)
         agent = Agent(backend, env, dialect=dialect, config=config, policy=policy, secrets=secrets)
         return run_agent(agent, args.task)
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from pixelpilot.agent.demo import SIGNUP_DONE, SIGNUP_PLAN, SIGNUP_TASK, serve_demo
-    from pixelpilot.agent.loop import Agent, AgentConfig
-    from pixelpilot.agent.oracle import OracleBackend
-    from pixelpilot.agent.policy import Policy
-    from pixelpilot.environments import open_browser
-    from pixelpilot.vlm import BackendError, get_dialect
-
-    backend = None
-    if not args.oracle:
-        try:
-            backend = _backend(args)
-        except UsageError as error:
-            print(f"pixelpilot demo: {error}", file=sys.stderr)
-            return 2
-        except BackendError as error:
-            print(
-                f"pixelpilot demo: the model {args.model!r} cannot be loaded.\n  {error}\n"
-                "Options: --model /path/to/checkpoint, --backend openai --base-url URL, or "
-                "--oracle for a pipeline check without a model.",
-                file=sys.stderr,
-            )
-            if not args.fallback_oracle:
-                return EXIT["error"]
-            print(
-                "Running the pipeline check instead: an ORACLE answers from the page's DOM "
-                "(not a model; no accuracy is measured).\n",
-                file=sys.stderr,
-            )
-    dialect = args.dialect or guess_dialect(args.model)
-    with serve_demo() as base, open_browser(f"{base}/form.html", headless=not args.headed) as env:
-        if backend is None:
-            backend = OracleBackend(env, SIGNUP_PLAN, get_dialect(dialect))
-        host = base.removeprefix("http://")
-        agent = Agent(
-            backend,
-            env,
-            dialect=dialect,
-            config=AgentConfig(max_steps=15, record=Path(args.record)),
-            policy=Policy(allow_domains=(host,), approve=_demo_approves),
-            secrets={"password": "correct horse battery"},
-        )
-        print(f"demo shop at {base}; task: {SIGNUP_TASK}\n")
-        code = run_agent(agent, SIGNUP_TASK)
-        done = env.page.evaluate(SIGNUP_DONE)
-        print(f"the shop {'shows' if done else 'does NOT show'} the new account")
-        return code if done or code else EXIT["failure"]
-
-
-def _demo_approves(action: Any, reason: str) -> bool:
-    print(f"         (policy: '{reason}' needs approval; the demo approves it)", flush=True)
-    return True
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

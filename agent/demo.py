@@ -6,10 +6,20 @@ import contextlib
 import functools
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Literal
 
-from .oracle import PlanStep
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One thing to do: click a CSS selector's centre, type text, or finish."""
+
+    kind: Literal["click", "type", "finish"]
+    target: str = ""  # CSS selector for clicks, the text for typing, the answer to finish
+    thought: str = ""
+
 
 DEMO_APP = Path(__file__).resolve().parent / "demo_app"
 

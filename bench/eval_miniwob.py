@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pixelpilot.agent.demo import serve_directory
-from pixelpilot.agent.evaluation.cli import seeds as parse_seeds
-from pixelpilot.agent.evaluation.miniwob import MiniWoBConfig, oracle_backends, run_episodes
-from pixelpilot.agent.evaluation.miniwob_pages import PRESETS, miniwob_html
+from pixelpilot.evaluation.cli import seeds as parse_seeds
+from pixelpilot.evaluation.miniwob import MiniWoBConfig, oracle_backends, run_episodes
+from pixelpilot.evaluation.miniwob_pages import PRESETS, miniwob_html
 
 
 def _descendants(pid: int) -> list[int]:

@@ -21,17 +21,19 @@ from pixelpilot.tools import (
     Box,
     CallUser,
     Finish,
+    FixableError,
+    InfrastructureError,
     ScreenFrame,
     Space,
     convert_action,
 )
 
 
-class ControllerError(RuntimeError):
+class ControllerError(InfrastructureError, RuntimeError):
     """The controller itself broke (browser died, display gone): not the model's fault."""
 
 
-class ActionFailed(Exception):
+class ActionFailed(FixableError):
     """Raised inside a controller for a failure the model can fix; becomes a result."""
 
 

@@ -1,4 +1,5 @@
-"""Imports point one way: tools <- vlm, environments <- agent. Checked on the source."""
+"""Imports point one way (DESIGN.md): tools <- vlm, environments <- agent <- evaluation,
+testgen, mcp <- cli. Checked on the source."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ ALLOWED = {
     "vlm": {"tools"},
     "environments": {"tools"},
     "agent": {"tools", "vlm", "environments"},
+    # the layers above the agent: never each other's internals
+    "evaluation": {"tools", "vlm", "environments", "agent"},
+    "testgen": {"tools", "vlm", "environments", "agent"},
+    "mcp": {"tools", "vlm", "environments", "agent"},
+    # the command line assembles everything
+    "cli": {"tools", "vlm", "environments", "agent", "evaluation", "testgen", "mcp"},
 }
 
 

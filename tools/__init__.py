@@ -19,7 +19,13 @@ from .actions import (
     action_json_schema,
     convert_action,
 )
-from .errors import ActionParseError, CoordinateError
+from .errors import (
+    ActionParseError,
+    CoordinateError,
+    FixableError,
+    InfrastructureError,
+    PixelpilotError,
+)
 from .geometry import Box, Point, ScreenFrame, Space, check_in_bounds, convert_point
 from .keys import normalize_chord, normalize_key
 
@@ -35,10 +41,13 @@ __all__ = [
     "CoordinateError",
     "Drag",
     "Finish",
+    "FixableError",
     "GoBack",
+    "InfrastructureError",
     "Key",
     "Move",
     "Navigate",
+    "PixelpilotError",
     "Point",
     "ScreenFrame",
     "Scroll",

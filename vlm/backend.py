@@ -17,11 +17,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pixelpilot.tools import InfrastructureError
+
 Message = dict[str, Any]
 Conversation = list[Message]
 
 
-class BackendError(RuntimeError):
+class BackendError(InfrastructureError, RuntimeError):
     """The backend itself failed (not the model's answer): raise, do not retry the model."""
 
 

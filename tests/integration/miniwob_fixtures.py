@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from pixelpilot.agent.demo import serve_directory
-from pixelpilot.agent.evaluation.miniwob_pages import Episode, MiniWoBMissing, miniwob_html
-from pixelpilot.agent.evaluation.miniwob_solvers import Solver
+from pixelpilot.evaluation.miniwob_pages import Episode, MiniWoBMissing, miniwob_html
+from pixelpilot.evaluation.miniwob_solvers import Solver
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import pytest
 
 from pixelpilot.agent.demo import SIGNUP_DONE, SIGNUP_PLAN, SIGNUP_TASK, serve_demo
 from pixelpilot.agent.loop import Agent, AgentConfig
-from pixelpilot.agent.oracle import OracleBackend
+from pixelpilot.evaluation.oracle import OracleBackend
 from pixelpilot.agent.policy import Policy
 from pixelpilot.agent.replay import replay_run
 from pixelpilot.agent.trajectory import read_trajectory

@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from pixelpilot.agent.evaluation.miniwob import (
+from pixelpilot.evaluation.miniwob import (
     EpisodeResult,
     MiniWoBConfig,
     oracle_backends,
     run_episodes,
 )
-from pixelpilot.agent.evaluation.miniwob_pages import Episode
-from pixelpilot.agent.evaluation.miniwob_report import write_miniwob_report
-from pixelpilot.agent.evaluation.miniwob_solvers import by_text, click, parse_utterance
-from pixelpilot.agent.oracle import SolverOracle
+from pixelpilot.evaluation.miniwob_pages import Episode
+from pixelpilot.evaluation.miniwob_report import write_miniwob_report
+from pixelpilot.evaluation.miniwob_solvers import by_text, click, parse_utterance
+from pixelpilot.evaluation.oracle import SolverOracle
 from pixelpilot.tools import Action, Click, Point, Space
 from pixelpilot.vlm import DIALECTS, get_dialect
 
@@ -116,7 +116,7 @@ def test_a_dead_browser_is_a_pipeline_error_and_the_next_episode_runs(
     solvers = {"click-button": _kill_the_browser}
 
     def make(env: Any, episode: Episode) -> SolverOracle:
-        from pixelpilot.agent.evaluation.miniwob_solvers import SOLVERS
+        from pixelpilot.evaluation.miniwob_solvers import SOLVERS
 
         solver = solvers.get(episode.task, SOLVERS[episode.task])
         return SolverOracle(env, solver, episode.utterance, get_dialect(config.dialect))
@@ -164,7 +164,7 @@ def test_a_crashed_shared_browser_is_restarted_for_the_next_episode(
             yield Click(point=Point(x=10, y=10, space=Space.SCREENSHOT_PX))
 
         def make(env: Any, episode: Episode) -> SolverOracle:
-            from pixelpilot.agent.evaluation.miniwob_solvers import SOLVERS
+            from pixelpilot.evaluation.miniwob_solvers import SOLVERS
 
             solver = crash if episode.task == "click-button" else SOLVERS[episode.task]
             return SolverOracle(env, solver, episode.utterance, get_dialect(config.dialect))
@@ -181,7 +181,7 @@ def test_a_real_model_runs_batched_and_its_failures_are_the_models(
 ) -> None:
     """The tiny random-weight Qwen2-VL answers nonsense: every episode must end as a
     model failure (never a pipeline error), and two browsers' requests share calls."""
-    from pixelpilot.agent.evaluation.miniwob import run_episodes
+    from pixelpilot.evaluation.miniwob import run_episodes
     from pixelpilot.vlm import GenerationParams
     from pixelpilot.vlm.batching import BatchingBackend
 
@@ -197,7 +197,7 @@ def test_a_real_model_runs_batched_and_its_failures_are_the_models(
 
 
 def test_eval_miniwob_from_the_command_line(miniwob_url: str, tmp_path: Path, capsys) -> None:
-    from pixelpilot.agent.cli import main
+    from pixelpilot.cli import main
 
     out = tmp_path / "out"
     argv = ["eval", "miniwob", "click-button", "enter-pass*", "--backend", "oracle", "--seeds",
@@ -212,7 +212,7 @@ def test_eval_miniwob_from_the_command_line(miniwob_url: str, tmp_path: Path, ca
 
 
 def test_eval_miniwob_usage_errors_exit_2(capsys) -> None:
-    from pixelpilot.agent.cli import main
+    from pixelpilot.cli import main
 
     assert main(["eval", "miniwob", "no-such-task", "--backend", "oracle"]) == 2
     assert "no MiniWoB task matches 'no-such-task'" in capsys.readouterr().err
@@ -221,7 +221,7 @@ def test_eval_miniwob_usage_errors_exit_2(capsys) -> None:
 
 
 def test_no_browser_to_share_exits_3_and_says_so(capsys, monkeypatch, tmp_path) -> None:
-    from pixelpilot.agent.cli import main
+    from pixelpilot.cli import main
     from pixelpilot.environments import ControllerError, shared
 
     def no_chromium() -> str:
@@ -235,8 +235,8 @@ def test_no_browser_to_share_exits_3_and_says_so(capsys, monkeypatch, tmp_path) 
 
 
 def test_task_selection_by_name_glob_and_preset() -> None:
-    from pixelpilot.agent.evaluation.miniwob_pages import PRESETS, select_tasks
-    from pixelpilot.agent.evaluation.miniwob_solvers import SOLVERS
+    from pixelpilot.evaluation.miniwob_pages import PRESETS, select_tasks
+    from pixelpilot.evaluation.miniwob_solvers import SOLVERS
 
     for preset in PRESETS.values():  # the oracle can measure every preset task
         assert set(preset) <= set(SOLVERS)

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from pixelpilot.agent.demo import serve_directory
-from pixelpilot.agent.evaluation.grounding_set import (
+from pixelpilot.evaluation.grounding_set import (
     GOVUK_FETCH,
     GOVUK_VERSION,
     MIN_SIDE,
@@ -34,7 +34,7 @@ from pixelpilot.agent.evaluation.grounding_set import (
     open_page,
     scroll_to,
 )
-from pixelpilot.agent.evaluation.miniwob_pages import start_episode
+from pixelpilot.evaluation.miniwob_pages import start_episode
 from pixelpilot.tools import Click, Point, Space
 from tests.integration.miniwob_fixtures import miniwob_url  # noqa: F401
 
@@ -230,7 +230,7 @@ def test_find_govuk_takes_the_tgz_the_package_or_its_parent(tmp_path, monkeypatc
 
 def test_build_then_evaluate_from_the_command_line(tmp_path: Path, capsys) -> None:
     """`pixelpilot eval build-grounding-set` then `eval grounding --backend oracle` on it."""
-    from pixelpilot.agent.cli import main
+    from pixelpilot.cli import main
 
     data = tmp_path / "set"
     build = ["eval", "build-grounding-set", str(data), "--no-govuk", "--miniwob-task",
@@ -244,7 +244,7 @@ def test_build_then_evaluate_from_the_command_line(tmp_path: Path, capsys) -> No
 
 
 def test_a_missing_govuk_package_names_the_command_that_fetches_it(tmp_path: Path, capsys) -> None:
-    from pixelpilot.agent.cli import main
+    from pixelpilot.cli import main
 
     argv = ["eval", "build-grounding-set", str(tmp_path / "set"), "--govuk",
             str(tmp_path / "nowhere"), "--no-miniwob"]  # fmt: skip
@@ -269,8 +269,8 @@ TWINS = """<!DOCTYPE html><body style="font: 16px sans-serif">
 def test_twin_descriptions_say_which_one_or_are_dropped() -> None:
     """Same-named controls are told apart by their group's legend, then by the heading
     they sit under; those still alike (two "Delete" under "Work") are dropped."""
-    from pixelpilot.agent.evaluation._grounding_js import ELEMENTS_JS
-    from pixelpilot.agent.evaluation.grounding_set import _SPAN_LINKS, MAX_NAME
+    from pixelpilot.evaluation._grounding_js import ELEMENTS_JS
+    from pixelpilot.evaluation.grounding_set import _SPAN_LINKS, MAX_NAME
     from pixelpilot.environments import open_browser
 
     with open_browser(viewport=(800, 600)) as env:

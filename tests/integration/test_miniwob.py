@@ -1,6 +1,6 @@
 """MiniWoB++ (PyPI `miniwob`) as a third-party check of the browser controller.
 
-Every task with a DOM solver (`pixelpilot.agent.evaluation.miniwob_solvers`, a perfect
+Every task with a DOM solver (`pixelpilot.evaluation.miniwob_solvers`, a perfect
 model: positions from the DOM, converted to screenshot pixels) reaches raw reward 1 at
 DPR 1 and 2 on several seeds when its actions run straight through `env.execute` (no
 model, no loop: the controller alone against the task's own scoring); a wrong action gets
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from pixelpilot.agent.evaluation.miniwob_pages import start_episode
-from pixelpilot.agent.evaluation.miniwob_solvers import SOLVERS as ORACLES
-from pixelpilot.agent.evaluation.miniwob_solvers import centre, css_box, css_boxes
+from pixelpilot.evaluation.miniwob_pages import start_episode
+from pixelpilot.evaluation.miniwob_solvers import SOLVERS as ORACLES
+from pixelpilot.evaluation.miniwob_solvers import centre, css_box, css_boxes
 from pixelpilot.tools import Click, Scroll
 from tests.integration.miniwob_fixtures import run_oracle
 

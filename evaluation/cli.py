@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..commands import UsageError, _backend, guess_dialect
+from pixelpilot.agent.commands import UsageError, _backend, guess_dialect
 
 BACKENDS = ["oracle", "transformers", "openai"]
 GOVUK_CACHE = Path(".cache/govuk-frontend-6.6.0/package")

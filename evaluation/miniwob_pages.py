@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pixelpilot.tools import InfrastructureError
+
 #: click/type/scroll/drag tasks a model taking seconds per step can do: no timing games,
 #: no free-hand drawing; each has a DOM solver, so the oracle measures the pipeline on it
 PRESETS: dict[str, tuple[str, ...]] = {
@@ -32,7 +34,7 @@ PRESETS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-class MiniWoBMissing(RuntimeError):
+class MiniWoBMissing(InfrastructureError, RuntimeError):
     """The `miniwob` package is not installed."""
 
 

@@ -11,9 +11,9 @@ loop working on a machine that has no model weights.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from pixelpilot.agent.demo import PlanStep
 from pixelpilot.tools import (
     Action,
     Click,
@@ -103,15 +103,6 @@ class DomOracle:
         return ScreenFrame(
             width=round(viewport["width"] * dpr), height=round(viewport["height"] * dpr), scale=dpr
         )
-
-
-@dataclass(frozen=True)
-class PlanStep:
-    """One thing to do: click a CSS selector's centre, type text, or finish."""
-
-    kind: Literal["click", "type", "finish"]
-    target: str = ""  # CSS selector for clicks, the text for typing, the answer to finish
-    thought: str = ""
 
 
 class OracleBackend(DomOracle):

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from pixelpilot.tools import InfrastructureError
+
 from ._grounding_js import ELEMENTS_JS, READY_JS, SCROLL_JS
 from .miniwob_pages import miniwob_html, select_tasks, start_episode
 
@@ -49,7 +51,7 @@ _MARK = ".grounding-set"  # marks an output folder a build may clear and rewrite
 
 # In the page: the candidates, their checks and descriptions. Returns the kept elements
 # (CSS boxes) and how many others each reason left out.
-class GovukMissing(FileNotFoundError):
+class GovukMissing(InfrastructureError, FileNotFoundError):
     """The govuk-frontend npm package is not where it was looked for."""
 
 

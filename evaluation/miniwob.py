@@ -29,9 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pixelpilot.vlm import get_dialect
 from pixelpilot.vlm.backend import Backend
 
-from ..loop import Agent, AgentConfig, AgentStep
-from ..oracle import SolverOracle
-from ..policy import Policy
+from pixelpilot.agent.loop import Agent, AgentConfig, AgentStep
+from .oracle import SolverOracle
+from pixelpilot.agent.policy import Policy
 from .miniwob_pages import Episode, start_episode
 from .miniwob_solvers import SOLVERS
 

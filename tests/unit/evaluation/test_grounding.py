@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pixelpilot.agent.cli import main
-from pixelpilot.agent.evaluation.grounding import (
+from pixelpilot.cli import main
+from pixelpilot.evaluation.grounding import (
     GroundingOracle,
     GroundingRecord,
     RecordError,
@@ -19,7 +19,7 @@ from pixelpilot.agent.evaluation.grounding import (
     load_records,
     score,
 )
-from pixelpilot.agent.evaluation.grounding_report import accuracy_table, write_grounding_report
+from pixelpilot.evaluation.grounding_report import accuracy_table, write_grounding_report
 from pixelpilot.vlm import DIALECTS, Completion, get_dialect
 
 

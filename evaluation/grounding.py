@@ -20,7 +20,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from pixelpilot.tools import ActionParseError, Box, Point, ScreenFrame, Space, convert_point
+from pixelpilot.tools import (
+    ActionParseError,
+    Box,
+    FixableError,
+    Point,
+    ScreenFrame,
+    Space,
+    convert_point,
+)
 from pixelpilot.vlm import Completion, GenerationParams
 from pixelpilot.vlm.backend import Backend, Conversation, Usage, as_batch
 from pixelpilot.vlm.dialects import Dialect
@@ -42,7 +50,7 @@ class GroundingRecord(BaseModel):
     source: str | None = None
 
 
-class RecordError(ValueError):
+class RecordError(FixableError, ValueError):
     """A record the file cannot mean: the message names the file and the line."""
 
 
