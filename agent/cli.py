@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 from pixelpilot.tools import ActionListAdapter, ActionParseError, action_json_schema

@@ -43,9 +43,9 @@ def add_demo_command(sub: Any) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pixelpilot.agent.demo import SIGNUP_DONE, SIGNUP_PLAN, SIGNUP_TASK, serve_demo
     from pixelpilot.agent.loop import Agent, AgentConfig
-    from pixelpilot.evaluation.oracle import OracleBackend
     from pixelpilot.agent.policy import Policy
     from pixelpilot.environments import open_browser
+    from pixelpilot.evaluation.oracle import OracleBackend
     from pixelpilot.vlm import BackendError, get_dialect
 
     backend = None

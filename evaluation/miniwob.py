@@ -26,14 +26,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pixelpilot.agent.loop import Agent, AgentConfig, AgentStep
+from pixelpilot.agent.policy import Policy
 from pixelpilot.vlm import get_dialect
 from pixelpilot.vlm.backend import Backend
 
-from pixelpilot.agent.loop import Agent, AgentConfig, AgentStep
-from .oracle import SolverOracle
-from pixelpilot.agent.policy import Policy
 from .miniwob_pages import Episode, start_episode
 from .miniwob_solvers import SOLVERS
+from .oracle import SolverOracle
 
 Outcome = Literal["success", "model_failure", "pipeline_error", "skipped"]
 #: (environment, episode) -> the backend that answers this episode

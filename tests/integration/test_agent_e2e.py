@@ -18,11 +18,11 @@ import pytest
 
 from pixelpilot.agent.demo import SIGNUP_DONE, SIGNUP_PLAN, SIGNUP_TASK, serve_demo
 from pixelpilot.agent.loop import Agent, AgentConfig
-from pixelpilot.evaluation.oracle import OracleBackend
 from pixelpilot.agent.policy import Policy
 from pixelpilot.agent.replay import replay_run
 from pixelpilot.agent.trajectory import read_trajectory
 from pixelpilot.environments import open_browser
+from pixelpilot.evaluation.oracle import OracleBackend
 from pixelpilot.vlm import DIALECTS, get_dialect, load_backend
 
 SECRET = "correct horse battery staple"

@@ -269,9 +269,9 @@ TWINS = """<!DOCTYPE html><body style="font: 16px sans-serif">
 def test_twin_descriptions_say_which_one_or_are_dropped() -> None:
     """Same-named controls are told apart by their group's legend, then by the heading
     they sit under; those still alike (two "Delete" under "Work") are dropped."""
+    from pixelpilot.environments import open_browser
     from pixelpilot.evaluation._grounding_js import ELEMENTS_JS
     from pixelpilot.evaluation.grounding_set import _SPAN_LINKS, MAX_NAME
-    from pixelpilot.environments import open_browser
 
     with open_browser(viewport=(800, 600)) as env:
         env.page.set_content(TWINS)
