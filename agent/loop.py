@@ -60,6 +60,7 @@ class AgentStep(BaseModel):
 
     index: int
     observation: Observation = Field(exclude=True)
+    messages: list[dict[str, Any]] = Field(default_factory=list, exclude=True, repr=False)
     completion: Completion | None = None
     model_actions: list[Any] = []
     actions: list[Any] = []  # in screenshot pixels, secrets as placeholders
@@ -195,7 +196,9 @@ class _Run:
         """Parse, check and run what the model answered, then record the step."""
         observation, messages, start, observed, _ = prepared
         answered = time.perf_counter()
-        step = AgentStep(index=self.index, observation=observation, completion=completion)
+        step = AgentStep(
+            index=self.index, observation=observation, completion=completion, messages=messages
+        )
         step.timings = {"observe_s": observation_s(prepared)}
         try:
             self._act(step, observation, completion)
@@ -286,24 +289,9 @@ class _Run:
     def _record(self, step: AgentStep, messages: list[dict[str, Any]]) -> None:
         if self.writer is None:
             return
-        secrets = self.agent.secrets
         screenshot = self.writer.save_screenshot(step.index, step.observation.image)
-        observation = step.observation
-        self.writer.write(secrets.redact({
-            "type": "step", "step": step.index, "time": time.time(), "screenshot": screenshot,
-            "frame": observation.frame.model_dump(mode="json"), "url": observation.url,
-            "title": observation.title, "request_digest": request_digest(messages),
-            "request": describe_request(messages),
-            "completion": step.completion.model_dump(mode="json") if step.completion else None,
-            "actions": [
-                {"model": m.model_dump(mode="json"), "screenshot": a.model_dump(mode="json")}
-                for m, a in zip(step.model_actions, step.actions, strict=False)
-            ],
-            "parse_error": step.parse_error, "feedback": step.feedback,
-            "decisions": [d.model_dump(mode="json") for d in step.decisions],
-            "results": [r.model_dump(mode="json") for r in step.results],
-            "timings": step.timings,
-        }))  # fmt: skip
+        record = step_record(step.model_copy(update={"messages": messages}), screenshot)
+        self.writer.write(self.agent.secrets.redact(record))
 
     def finish(self, status: Status, reason: str, answer: str | None = None) -> None:
         if self.result is None:
@@ -324,6 +312,28 @@ class _Run:
             result = result.model_copy(update={"trajectory_dir": self.writer.run_dir})
             _derive(self.writer.run_dir, self.agent.config)
         return result
+
+
+def step_record(step: AgentStep, screenshot: str, *, kind: str = "agent") -> dict[str, Any]:
+    """The trajectory record of one step (not yet redacted: the writer's caller redacts).
+    Shared with `Pilot`, whose verbs are steps of their own `kind` ("click", "read", ...)."""
+    observation = step.observation
+    return {
+        "type": "step", "kind": kind, "step": step.index, "time": time.time(),
+        "screenshot": screenshot, "frame": observation.frame.model_dump(mode="json"),
+        "url": observation.url, "title": observation.title,
+        "request_digest": request_digest(step.messages) if step.messages else None,
+        "request": describe_request(step.messages) if step.messages else None,
+        "completion": step.completion.model_dump(mode="json") if step.completion else None,
+        "actions": [
+            {"model": m.model_dump(mode="json"), "screenshot": a.model_dump(mode="json")}
+            for m, a in zip(step.model_actions, step.actions, strict=False)
+        ],
+        "parse_error": step.parse_error, "feedback": step.feedback,
+        "decisions": [d.model_dump(mode="json") for d in step.decisions],
+        "results": [r.model_dump(mode="json") for r in step.results],
+        "timings": step.timings,
+    }  # fmt: skip
 
 
 def observation_s(prepared: tuple) -> float:
