@@ -22,9 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pixelpilot.tools import (
     ActionParseError,
-    Box,
     FixableError,
-    Point,
     ScreenFrame,
     Space,
     convert_point,
@@ -199,9 +197,12 @@ def _model_size(
 
 class GroundingOracle:
     """Answers each record with its true box, in the dialect's exact words: a pipeline
-    check, not a model. Where the grammar's resolution cannot say the box's centre
-    inside the box (ShowUI writes two decimals), it says the nearest point it can that
-    lies inside; a box smaller than that resolution stays a miss, and is reported."""
+    check, not a model. The words and coordinates come from `oracle_words` (the models'
+    documented formats, computed from the box), never from the scorer or the dialect's
+    own formatter, so a mistake in either shows up as a miss. Where the grammar's
+    resolution cannot say the box's centre inside the box (ShowUI writes two decimals),
+    it says the nearest value it can that lies inside; a box smaller than that resolution
+    stays a miss, and is reported."""
 
     model = "grounding oracle (answers with the record's box; not a model)"
 
@@ -223,44 +224,15 @@ class GroundingOracle:
         return [self._answer(record) for record in self._expected]
 
     def _answer(self, record: GroundingRecord) -> Completion:
+        """The reply; like an OpenAI-compatible server it does not say what size the
+        model saw, so the scorer applies its own resize rules."""
         from PIL import Image
+
+        from .oracle_words import Grid, grounding_reply
 
         with Image.open(record.image) as image:
             size = image.size
-        model_size = self.dialect.model_size(
-            size, min_pixels=self.min_pixels, max_pixels=self.max_pixels
-        )
-        candidates = list(self._candidates(record, size, model_size))
-        for text in candidates:
-            completion = _completion(text, model_size)
-            if score(record, completion, size, self.dialect).hit:
-                return completion
-        return _completion(candidates[0], model_size)
-
-    def _candidates(
-        self, record: GroundingRecord, size: tuple[int, int], model_size: tuple[int, int]
-    ) -> Iterator[str]:
-        """The box itself, then points on the grammar's grid around its centre."""
-        frame = ScreenFrame(width=size[0], height=size[1])
-        x1, y1, x2, y2 = record.bbox
-        corners = [
-            convert_point(p, self.dialect.space, frame=frame, model_size=model_size, check=False)
-            for p in (_point(x1, y1), _point(x2, y2))
-        ]
-        space = self.dialect.space
-        box = Box.from_corners(corners[0].x, corners[0].y, corners[1].x, corners[1].y, space)
-        yield self.dialect.format_grounding(box, record.instruction)
-        q, centre = self.dialect.quantum, box.center()
-        base_x, base_y = round(centre.x / q), round(centre.y / q)
-        for dx, dy in sorted(((dx, dy) for dx in range(-3, 4) for dy in range(-3, 4)),
-                             key=lambda d: d[0] ** 2 + d[1] ** 2):  # fmt: skip
-            x, y = (base_x + dx) * q, (base_y + dy) * q
-            yield self.dialect.format_grounding(Box(x1=x, y1=y, x2=x, y2=y, space=space))
-
-
-def _point(x: float, y: float) -> Point:
-    return Point(x=x, y=y, space=Space.SCREENSHOT_PX)
-
-
-def _completion(text: str, model_size: tuple[int, int]) -> Completion:
-    return Completion(text=text, image_sizes=(model_size,), usage=Usage(), finish_reason="stop")
+        name = self.dialect.name
+        grid = Grid.of(name, size, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
+        text = grounding_reply(name, record.bbox, grid, label=record.instruction)
+        return Completion(text=text, usage=Usage(), finish_reason="stop")

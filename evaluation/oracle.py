@@ -3,9 +3,15 @@
 An oracle is not a model and never claims to be one. It knows what to do (a plan, or a
 task solver) and reads where the target is *now*, then writes the reply the model would
 write: coordinates in the dialect's space and rounding, its grammar, its layout.
-Everything after it is the real pipeline (parsing, coordinate mapping, policy,
+Everything after it is the real pipeline (parsing, resizing, coordinate mapping, policy,
 controller), so a run with it measures the pipeline's ceiling, and the demo can show the
 loop working on a machine that has no model weights.
+
+The words come from `oracle_words`, which computes them from the models' documentation
+and never calls the pipeline's own formatters, resize or conversion: a mistake there
+shows up as a miss instead of cancelling out. For the same reason the oracle does not
+say what size the model saw (as an OpenAI-compatible server does not): the pipeline
+must work it out with its own resize rules.
 """
 
 from __future__ import annotations
@@ -14,48 +20,15 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from pixelpilot.agent.demo import PlanStep
-from pixelpilot.tools import (
-    Action,
-    Click,
-    Drag,
-    Finish,
-    Move,
-    Point,
-    ScreenFrame,
-    Scroll,
-    Space,
-    Type,
-    convert_action,
-)
+from pixelpilot.tools import Action, Click, Finish, Point, Space, Type
 from pixelpilot.vlm import BackendError, Completion, GenerationParams
 from pixelpilot.vlm.backend import Conversation, Usage, as_batch
 from pixelpilot.vlm.dialects import Dialect
 
+from .oracle_words import Grid, reply
+
 #: how runs and reports name an oracle: never mistaken for a model
 ORACLE_NAME = "oracle (answers from the page's DOM; not a model)"
-
-
-def express(dialect: Dialect, action: Action) -> list[Action]:
-    """`action` as actions the dialect's grammar can say. A scroll at a point becomes
-    "move there, then scroll" for grammars whose scroll has no position (ShowUI), a drag
-    from a point "move there, then drag" where drags start at the pointer (Qwen2.5-VL);
-    anything else it cannot say raises ValueError, naming the action."""
-    try:
-        dialect.format_action(action)
-        return [action]
-    except ValueError:
-        if isinstance(action, Scroll) and action.point is not None:
-            steps: list[Action] = [
-                Move(point=action.point),
-                action.model_copy(update={"point": None}),
-            ]
-        elif isinstance(action, Drag) and action.start is not None:  # Qwen2.5-VL's left_click_drag
-            steps = [Move(point=action.start), action.model_copy(update={"start": None})]
-        else:
-            raise
-    for step in steps:
-        dialect.format_action(step)  # raises when even this cannot be said
-    return steps
 
 
 class DomOracle:
@@ -72,6 +45,8 @@ class DomOracle:
         min_pixels: int | None = None,
         max_pixels: int | None = None,
     ) -> None:
+        """`dialect` names the grammar to answer in (only its name is used); the pixel
+        limits are the ones the agent was told the server resizes with."""
         self.env, self.dialect = environment, dialect
         self.min_pixels, self.max_pixels = min_pixels, max_pixels
 
@@ -86,22 +61,17 @@ class DomOracle:
 
     def _reply(self) -> Completion:
         action, thought = self.next_action()
-        frame = self.frame()
-        model_size = self.dialect.model_size(
-            frame.size, min_pixels=self.min_pixels, max_pixels=self.max_pixels
-        )
-        said = [
-            convert_action(step, self.dialect.space, frame=frame, model_size=model_size)
-            for step in express(self.dialect, action)
-        ]
-        text = self.dialect.format_reply(said, thought=thought)
-        return Completion(text=text, image_sizes=(model_size,), usage=Usage(), finish_reason="stop")
+        text = reply(self.dialect.name, [action], self.grid(), thought=thought)
+        return Completion(text=text, usage=Usage(), finish_reason="stop")
 
-    def frame(self) -> ScreenFrame:
+    def grid(self) -> Grid:
+        """How the model addresses the screenshot about to be answered: the page's CSS
+        viewport times its device pixel ratio is the screenshot's size."""
         viewport = self.env.page.viewport_size
         dpr = self.env.dpr
-        return ScreenFrame(
-            width=round(viewport["width"] * dpr), height=round(viewport["height"] * dpr), scale=dpr
+        size = (round(viewport["width"] * dpr), round(viewport["height"] * dpr))
+        return Grid.of(
+            self.dialect.name, size, min_pixels=self.min_pixels, max_pixels=self.max_pixels
         )
 
 
