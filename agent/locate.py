@@ -158,7 +158,7 @@ class Grounder:
         look = self._ask(messages, frame, purpose)
         looks.append(look)
         try:
-            self._read(look)
+            self._read(look, description)
             return look
         except _Unreadable as error:
             if _ABSENT.search(look.completion.text):
@@ -178,7 +178,7 @@ class Grounder:
             again = self._ask(retry, frame, "retry")
             looks.append(again)
             try:
-                self._read(again)
+                self._read(again, description)
             except _Unreadable as final:
                 raise NotFound(
                     f"Cannot read where {description!r} is, even after one retry: {final}",
@@ -191,7 +191,7 @@ class Grounder:
         size = self.model_size(frame.size, completion)
         return Look(purpose, frame, messages, completion, size)
 
-    def _read(self, look: Look) -> None:
+    def _read(self, look: Look, description: str) -> None:
         """Fill `look.point` / `look.box` (screenshot px) from the reply, or raise
         _Unreadable; a point outside the image raises NotFound (no clamping)."""
         text = look.completion.text
@@ -205,7 +205,10 @@ class Grounder:
         try:
             look.point = on_screenshot(point, look.frame, look.model_size)
         except CoordinateError as error:
-            raise NotFound(f"The model pointed off the screen: {error}", reply=text) from None
+            raise NotFound(
+                f"The model pointed off the screen for {description!r}: {error}",
+                description=description, reply=text,
+            ) from None  # fmt: skip
         look.box = self._box(text, point, look)
 
     def _box(self, text: str, centre: Point, look: Look) -> Box | None:
