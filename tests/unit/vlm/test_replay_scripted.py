@@ -7,6 +7,7 @@ import json
 import pytest
 from PIL import Image
 
+from pixelpilot.tools import Click, Finish, Point, Space, Type
 from pixelpilot.vlm import BackendError, get_dialect, load_backend, parse_actions, request_digest
 from pixelpilot.vlm.backend import describe_request
 from pixelpilot.vlm.backends.replay import ReplayDivergence
@@ -15,6 +16,14 @@ REPLIES = [
     "Thought: open search\nAction: click(start_box='<|box_start|>(500,100)<|box_end|>')",
     "Thought: type\nAction: type(content='pixelpilot\\n')",
     "Thought: done\nAction: finished(content='found it')",
+]
+#: REPLIES as actions on the 1280x720 screenshot, worked out by hand: UI-TARS 1.0's
+#: (500,100) is relative to 1000, so x = 500/1000*1280 = 640, y = 100/1000*720 = 72;
+#: a trailing \n in type() submits
+ACTIONS = [
+    [Click(point=Point(x=640, y=72, space=Space.SCREENSHOT_PX))],
+    [Type(text="pixelpilot", submit=True)],
+    [Finish(status="success", answer="found it")],
 ]
 
 
@@ -46,9 +55,8 @@ def test_replay_gives_the_same_replies_and_actions(tmp_path) -> None:
         (completion,) = replay.generate(step_request(step))
         assert completion.text == reply
         assert completion.image_sizes == ((1288, 728),)
-        assert parse_actions(
-            completion.text, "uitars", screenshot_size=(1280, 720)
-        ) == parse_actions(reply, "uitars", screenshot_size=(1280, 720))
+        actions = parse_actions(completion.text, "uitars", screenshot_size=(1280, 720))
+        assert actions == ACTIONS[step]
     with pytest.raises(BackendError, match="has 3 model replies"):
         replay.generate(step_request(3))
     assert path.exists()
