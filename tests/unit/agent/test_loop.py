@@ -60,7 +60,28 @@ def test_stream_yields_typed_steps(tmp_path) -> None:
     assert [s.index for s in steps] == [0, 1]
     assert steps[0].results[0].ok and steps[0].decisions[0].verdict == "allow"
     assert steps[1].status == "success"
-    assert steps[0].timings["model_s"] >= 0 and "overhead_s" in steps[0].timings
+
+
+def test_model_time_is_the_time_the_backend_took(tmp_path) -> None:
+    """A backend that thinks for 0.3 s: the step's model_s covers it, and the parts of
+    the step (observe, model, act, record) add up to its total."""
+    import time
+
+    replies = iter([CLICK, DONE])
+
+    def slow(conversation) -> str:
+        time.sleep(0.3)
+        return next(replies)
+
+    agent, _, _ = agent_for(slow, tmp_path)
+    steps = list(agent.stream("task"))
+    for step in steps:
+        t = step.timings
+        assert t["model_s"] >= 0.3, t
+        parts = t["observe_s"] + t["model_s"] + t["act_s"] + t["record_s"]
+        assert parts <= t["total_s"] + 1e-6 and t["model_s"] < t["total_s"], t
+        environment = t["observe_s"] + sum(r.timings.total_s for r in step.results)
+        assert t["overhead_s"] == pytest.approx(t["total_s"] - t["model_s"] - environment)
 
 
 def test_parse_errors_go_back_to_the_model_then_give_up(tmp_path) -> None:
