@@ -79,17 +79,39 @@ def test_scroll_waits_until_the_page_moved(browser) -> None:  # noqa: F811
     assert stuck.ok and "moved nothing" in stuck.note
 
 
+#: records what the page sees of the mouse: [type, clientX, clientY, buttons]
+_RECORD_MOUSE = """() => { window.seen = [];
+  for (const t of ['mousedown', 'mousemove', 'mouseup'])
+    document.addEventListener(t, e => seen.push([t, e.clientX, e.clientY, e.buttons]), true); }"""
+
+
+def _presses(env) -> list[list]:
+    """The page's mouse events since the last call: downs and ups, and how many moves
+    with the button held came between them."""
+    seen = env.page.evaluate("seen.splice(0)")
+    held = sum(1 for kind, *_, buttons in seen if kind == "mousemove" and buttons == 1)
+    return [e[:3] for e in seen if e[0] != "mousemove"] + [["held moves", held]]
+
+
 @pytest.mark.parametrize("dpr", [1.0, 2.0])
 def test_drag_moves_a_slider_and_a_box(browser, dpr) -> None:  # noqa: F811
     env = browser("drag.html", dpr=dpr)
     env.observe()
+    env.page.evaluate(_RECORD_MOUSE)
     thumb_y = 50 + env.page.locator("#slider").bounding_box()["height"] / 2
     env.execute(Drag(start=at(52 * dpr, thumb_y * dpr), end=at(450 * dpr, thumb_y * dpr)))
     assert int(env.page.input_value("#slider")) >= 95
+    (down, up, (_, held)) = _presses(env)
+    assert down == ["mousedown", 52, round(thumb_y)] and up == ["mouseup", 450, round(thumb_y)]
+    assert held > 1  # moved in steps, so the page followed the thumb
     env.execute(Drag(start=at(80 * dpr, 180 * dpr), end=at(380 * dpr, 330 * dpr)))
     assert env.page.evaluate("[box.offsetLeft, box.offsetTop]") == [350, 300]
+    assert _presses(env)[:2] == [["mousedown", 80, 180], ["mouseup", 380, 330]]
     env.execute(Move(point=at(10 * dpr, 10 * dpr)))
+    _presses(env)
     env.execute(Drag(end=at(40 * dpr, 10 * dpr)))  # from the pointer (Qwen2.5-VL's drag)
+    (down, up, (_, held)) = _presses(env)
+    assert (down, up) == (["mousedown", 10, 10], ["mouseup", 40, 10]) and held > 1
 
 
 def test_popups_and_new_tabs_are_followed(browser, pages_url) -> None:  # noqa: F811
