@@ -144,6 +144,48 @@ def test_video_has_a_frame_per_step_all_even_and_one_size(run_dir, fps, per_step
     assert codec == "h264"
 
 
+def _frames(path: Path) -> list[Any]:
+    """Every frame of the video as an RGB array (height, width, 3)."""
+    av = pytest.importorskip("av")
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def test_the_video_shows_each_click_marker_at_its_recorded_point(tmp_path) -> None:
+    """Decoded pixels, not frame counts: where each recorded click is, the frame shows
+    that button's colour (left red, right blue, middle green) where the screenshot is
+    grey-blue, on the screenshot centred in a canvas made for a larger second step."""
+    import json
+
+    import numpy as np
+
+    from pixelpilot.agent.video import render_video
+
+    writer = TrajectoryWriter(tmp_path / "run")
+    writer.write({"type": "header", "task": "clicks", "dialect": "uitars"})
+    clicks = [Click(point=px(61, 61)), Click(point=px(201, 61), button="right"),
+              Click(point=px(121, 181), button="middle")]  # fmt: skip
+    for step, (size, actions) in enumerate([((320, 240), clicks), ((400, 300), [])]):
+        writer.save_screenshot(step, Image.new("RGB", size, BACKGROUND))
+        writer.write(step_record(step, size, "Thought: click", actions))
+    writer.close()
+    frame = _frames(render_video(writer.run_dir, fps=1.0))[0].astype(int)
+    recorded = json.loads((writer.run_dir / "trajectory.jsonl").read_text().splitlines()[1])
+    canvas_w, canvas_h = 400, 300 + caption_height(400)  # the larger step, both even
+    assert frame.shape == (canvas_h, canvas_w, 3)
+    left, top = (canvas_w - 320) // 2, (canvas_h - (240 + caption_height(320))) // 2
+    for pair_ in recorded["actions"]:
+        click = pair_["screenshot"]
+        x, y = round(click["point"]["x"]) + left, round(click["point"]["y"]) + top
+        dot = frame[y - 1 : y + 1, x - 1 : x + 1].reshape(-1, 3).mean(axis=0)  # 2x2 inside
+        colour = np.array(BUTTON_COLOURS[click["button"]])
+        assert np.abs(dot - colour).max() < 50, (click["button"], dot)
+        ring = frame[y, x + 7 : x + 12].mean(axis=0)  # the ring, radius 10 at this size
+        assert np.abs(ring - np.array(BACKGROUND)).max() > 60, (click["button"], ring)
+        far = frame[y - 2 : y + 2, x + 25 : x + 29].reshape(-1, 3).mean(axis=0)
+        assert np.abs(far - np.array(BACKGROUND)).max() < 12  # nothing drawn beside it
+
+
 def test_video_falls_back_to_mpeg4_without_libx264(run_dir, monkeypatch) -> None:
     av = pytest.importorskip("av")
     from pixelpilot.agent.video import render_video
