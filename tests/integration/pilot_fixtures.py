@@ -181,3 +181,35 @@ def dom_grounder(env: Any, dialect: str, targets: dict[str, str], **options: Any
         return dom_box(env, targets[description])
 
     return Grounder(dialect, where, list(targets), **options)
+
+
+# -- the demo shop script (the README's example; the cache test and bench run it) -----
+SHOP_TARGETS = {
+    "the Sign up link": 'header a[href="form.html"]',
+    "the Full name field": "#name",
+    "the Email field": "#email",
+    "the Password field": "#password",
+    "the Create account button": "#submit",
+    "the Search link": 'header a[href="search.html"]',
+    "the search box": "#q",
+    "the first View button": "#view-0",
+    "the Pilot Shop link": 'header a[href="index.html"]',
+}
+
+
+def shop_script(pilot: Any) -> None:
+    """Ten located steps across four pages of the demo shop (no questions: those are
+    never cached, so a second run of this makes no model call at all)."""
+    pilot.click("the Sign up link")
+    pilot.type("the Full name field", "Ada Lovelace")
+    pilot.type("the Email field", "ada@example.com")
+    pilot.type("the Password field", "{{password}}")
+    pilot.click("the Create account button")
+    pilot.click("the Search link")
+    pilot.type("the search box", "pixel", submit=True)
+    pilot.click("the first View button")
+    pilot.click("the Sign up link")
+    pilot.click("the Pilot Shop link")
+
+
+SHOP_LOCATED_STEPS = 10
