@@ -1,8 +1,10 @@
 """`pixelpilot eval miniwob` end to end: real MiniWoB pages, the real agent loop, the real
 browser controller, and the oracle speaking every dialect's exact words.
 
-The oracle (DOM solver + the dialect's formatter) reaching raw reward 1 means resize,
-prompt, parsing, coordinate mapping and the controller lost nothing, at DPR 1 and 2.
+The oracle (DOM solver + the model's documented words, computed by
+`evaluation.oracle_words` without the pipeline's formatters, resize or conversion)
+reaching raw reward 1 means resize, prompt, parsing, coordinate mapping and the
+controller lost nothing, at DPR 1 and 2.
 A wrong click must get the task's failure reward; a browser that dies is a pipeline
 error that does not stop the other episodes; parallel runs equal serial ones.
 """
