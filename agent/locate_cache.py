@@ -5,9 +5,10 @@ cross-origin iframe, behind a closed shadow root or on the X11 desktop. This one
 what the model found as pixels: where the target was and a crop of it with a little
 context around. An entry is keyed by the dialect, the model, the description and the
 screen (the URL's path and query — not its origin, so a script keeps its cache when the
-site moves to another host or port — or the focused window's title on a desktop, plus
-the screenshot's size and scale). A key may hold several variants (the same words on
-different states of one page).
+site moves to another host or port — plus the screenshot's size and scale; `Pilot` gives
+no window title on a desktop, where focus follows the pointer and the title would change
+with wherever the last step left it). A key may hold several variants (the same words
+on different states of one page, or of different windows): the crop check picks.
 
 A hit is checked before it is trusted: the recorded crop must match the same region of
 the current screenshot (mean absolute difference per channel, over the whole crop and

@@ -196,7 +196,7 @@ class Pilot:
         description = self.secrets.redact(description)
         key = self.cache.key(
             dialect=self.dialect.name, model=self.model, description=description,
-            screen=screen_id(observation.url, observation.focused_window, observation.frame),
+            screen=screen_id(observation.url, None, observation.frame),
         )  # fmt: skip
         found = self.cache.lookup(key, image)
         if found is not None:
