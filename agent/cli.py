@@ -83,14 +83,16 @@ def _cmd_prompt(args: argparse.Namespace) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
+    from pixelpilot.agent.commands import UsageError, openai_options
     from pixelpilot.vlm import BackendError, GenerationParams, load_backend
 
     options: dict = {"min_pixels": args.min_pixels, "max_pixels": args.max_pixels}
     if args.backend == "openai":
-        if not args.base_url:
-            print("pixelpilot ask: --base-url is needed with --backend openai", file=sys.stderr)
+        try:
+            options = openai_options(args)
+        except UsageError as error:
+            print(f"pixelpilot ask: {error}", file=sys.stderr)
             return 2
-        options.update(base_url=args.base_url, model=args.model or "default")
     else:
         options.update(model=args.model)
     content: list[dict] = [{"type": "image", "image": path} for path in args.image]
@@ -156,6 +158,9 @@ def add_model_commands(sub: Any) -> None:
     p.add_argument("--max-new-tokens", type=int, default=256)
     p.add_argument("--json", action="store_true", help="print the whole completion as JSON")
     _add_pixels(p)
+    from pixelpilot.agent.commands import server_options
+
+    server_options(p)  # --server, --api-key-env, --request-timeout (openai backend)
     p.set_defaults(func=_cmd_ask)
 
     p = sub.add_parser("schema", help="JSON schema of the action space")

@@ -92,7 +92,51 @@ def _model_options(p: argparse.ArgumentParser, default_model: str | None = None)
         choices=sorted(DIALECTS),
         help="the model's output format (default: guessed from the model name)",
     )
-    p.add_argument("--max-pixels", type=int, default=None)
+    p.add_argument("--min-pixels", type=int, default=None, help="the processor's min_pixels")
+    p.add_argument("--max-pixels", type=int, default=None, help="the processor's max_pixels")
+    server_options(p)
+
+
+def server_options(p: argparse.ArgumentParser) -> None:
+    """The openai backend's options (also on `pixelpilot ask`)."""
+    from pixelpilot.vlm.backends.openai_servers import SERVERS
+
+    p.add_argument(
+        "--server",
+        default="auto",
+        choices=SERVERS,
+        help="what the OpenAI-compatible server takes beyond the OpenAI schema "
+        "(default: auto, learned from the server)",
+    )
+    p.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        metavar="NAME",
+        help="environment variable holding the server's API key (default: OPENAI_API_KEY)",
+    )
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        default=180.0,
+        metavar="SECONDS",
+        help="deadline for one model request, retries included (default: 180)",
+    )
+
+
+def openai_options(args: argparse.Namespace) -> dict[str, Any]:
+    """load_backend("openai", ...) options from the command line; UsageError if unusable."""
+    import math
+
+    if not args.base_url:
+        raise UsageError("--base-url is needed with --backend openai")
+    if not (math.isfinite(args.request_timeout) and args.request_timeout > 0):
+        raise UsageError(f"--request-timeout must be a positive number of seconds, "
+                         f"got {args.request_timeout:g}")  # fmt: skip
+    return {
+        "base_url": args.base_url, "model": args.model, "server": args.server,
+        "api_key_env": args.api_key_env, "request_timeout_s": args.request_timeout,
+        "min_pixels": args.min_pixels, "max_pixels": args.max_pixels,
+    }  # fmt: skip
 
 
 def guess_dialect(model: str | None) -> str:
@@ -110,17 +154,14 @@ def _backend(args: argparse.Namespace) -> Any:
     from pixelpilot.vlm import load_backend
 
     if args.backend == "openai":
-        if not args.base_url:
-            raise UsageError("--base-url is needed with --backend openai")
-        return load_backend(
-            "openai",
-            base_url=args.base_url,
-            model=args.model or "default",
-            max_pixels=args.max_pixels,
-        )
+        backend = load_backend("openai", **openai_options(args))
+        backend.discover()  # the served model's name and the server's kind, for the record
+        return backend
     if not args.model:
         raise UsageError("--model is needed (a checkpoint folder or a hub id)")
-    return load_backend("transformers", model=args.model, max_pixels=args.max_pixels)
+    return load_backend(
+        "transformers", model=args.model, min_pixels=args.min_pixels, max_pixels=args.max_pixels
+    )
 
 
 def _secrets(pairs: list[str]) -> dict[str, str]:
@@ -231,37 +272,51 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay a run; a missing, empty or damaged recording is a one-line message that
+    names the file (and line) and exit 2, a browser that cannot start is exit 3."""
     from pixelpilot.agent.replay import replay_run
+    from pixelpilot.agent.trajectory import TrajectoryError
+    from pixelpilot.environments import ControllerError
 
     try:
         secrets = _secrets(args.secret)
-    except UsageError as error:
+        if args.demo:
+            from pixelpilot.agent.demo import serve_demo
+
+            with serve_demo() as base:
+                report = replay_run(
+                    Path(args.run_dir), tolerance=args.tolerance, origin=base, secrets=secrets
+                )
+        else:
+            report = replay_run(
+                Path(args.run_dir), tolerance=args.tolerance, origin=args.origin, secrets=secrets
+            )
+    except (UsageError, TrajectoryError) as error:
         print(f"pixelpilot replay: {error}", file=sys.stderr)
         return 2
-    if args.demo:
-        from pixelpilot.agent.demo import serve_demo
-
-        with serve_demo() as base:
-            report = replay_run(
-                Path(args.run_dir), tolerance=args.tolerance, origin=base, secrets=secrets
-            )
-    else:
-        report = replay_run(
-            Path(args.run_dir), tolerance=args.tolerance, origin=args.origin, secrets=secrets
-        )
+    except ControllerError as error:
+        print(f"pixelpilot replay: {error}", file=sys.stderr)
+        return EXIT["error"]
     for line in report.lines:
         print(line)
     return 0 if report.matches else EXIT["failure"]
 
 
 def cmd_view(args: argparse.Namespace) -> int:
+    """Print (and open, with a display) a run's report; leftovers of a killed run are
+    cleaned and a missing video or report is rebuilt from the PNGs first."""
     import webbrowser
 
-    report = Path(args.run_dir) / "report.html"
-    if not report.exists():
-        from pixelpilot.agent.report import render_report
+    from pixelpilot.agent.report import ensure_derived
+    from pixelpilot.agent.trajectory import TrajectoryError
 
-        report = render_report(Path(args.run_dir))
+    try:
+        report, notes = ensure_derived(Path(args.run_dir))
+    except TrajectoryError as error:
+        print(f"pixelpilot view: {error}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"pixelpilot view: {note}", file=sys.stderr)
     print(report.resolve())
     if os.environ.get("DISPLAY") or sys.platform == "darwin":
         webbrowser.open(report.resolve().as_uri())
