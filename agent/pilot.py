@@ -44,7 +44,6 @@ from .pilot_types import (
     ActionRefused,
     ExpectationFailed,
     Located,
-    ModelCall,
     PilotError,
     ReadError,
     StepFailed,
@@ -210,7 +209,7 @@ class Pilot:
             self.stats["cache_misses"] += self.cache.reads
             located = self._ground(step, description, zoom, image)
             self.cache.store(key, image, observation.frame, located.point, located.box,
-                             reply=located.reply, how=located.how)  # fmt: skip
+                             reply=self.secrets.redact(located.reply), how=located.how)  # fmt: skip
         step.extra.setdefault("located", []).append(
             located.model_dump(mode="json", exclude={"calls", "screenshot"})
         )
@@ -238,7 +237,7 @@ class Pilot:
         return Located(
             description=description, point=grounded.point, box=grounded.box,
             frame=step.observation.frame, how=grounded.how, reply=grounded.reply,
-            calls=tuple(ModelCall.model_validate(look.as_call().model_dump()) for look in looks),
+            calls=tuple(look.as_call() for look in looks),
             screenshot=step.screenshot, step=step.index, image=image,
         )  # fmt: skip
 
