@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from PIL import Image
 
 from pixelpilot.vlm.backend import BackendError, GenerationParams, load_backend
 from pixelpilot.vlm.backends.openai import OpenAIBackend, _retry_after
+from pixelpilot.vlm.backends.openai_servers import profile_from_models, profile_from_url
 
 
 @dataclass
@@ -73,6 +75,8 @@ class FakeServer:
         self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
         self.fallback: Callable[[Any], Reply] | None = None
+        self.models: Any = None  # the GET /v1/models answer; None answers 404
+        self.gets: list[str] = []
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -129,6 +133,16 @@ class FakeServer:
                 except OSError:  # the client gave up waiting (timeout tests)
                     pass
 
+            def do_GET(self) -> None:
+                server.gets.append(self.path)
+                found = self.path == "/v1/models" and server.models is not None
+                data = json.dumps(server.models if found else {"detail": "Not Found"}).encode()
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -153,10 +167,10 @@ def server() -> Iterator[FakeServer]:
     fake.httpd.server_close()
 
 
-def backend(server: FakeServer, **options: Any) -> OpenAIBackend:
+def backend(fake: FakeServer, **options: Any) -> OpenAIBackend:
     options.setdefault("backoff_s", 0.01)
     options.setdefault("timeout_s", 30.0)
-    return OpenAIBackend(server.base_url, "qwen2-vl-7b", **options)
+    return OpenAIBackend(fake.base_url, "qwen2-vl-7b", **options)
 
 
 def decode(url: str) -> Image.Image:
@@ -448,3 +462,255 @@ def test_importing_it_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# -- server profiles ----------------------------------------------------------------------
+
+STANDARD = {"model", "messages", "max_tokens", "temperature", "top_p", "seed"}
+LIMITS = {"min_pixels": 3136, "max_pixels": 1_003_520}
+# What each server documents beyond the OpenAI schema, written out by hand (see the
+# servers' docs quoted in vlm/backends/openai_servers.py), and whether the server can take
+# the pixel limits per request (else the image must arrive already resized: 1316x728).
+PROFILE_EXTRAS = {
+    "vllm": ({"skip_special_tokens": False, "top_k": 5, "repetition_penalty": 1.05,
+              "mm_processor_kwargs": LIMITS}, (1920, 1080)),
+    "sglang": ({"skip_special_tokens": False, "top_k": 5, "repetition_penalty": 1.05},
+               (1316, 728)),
+    "transformers": ({}, (1316, 728)),
+    "openai": ({}, (1316, 728)),
+    "ollama": ({}, (1316, 728)),
+    "lmstudio": ({"top_k": 5, "repeat_penalty": 1.05}, (1316, 728)),
+    # DashScope's own cap is 1280 tokens = 1,003,520 px: the same limits, so it resizes
+    "dashscope": ({"top_k": 5, "repetition_penalty": 1.05}, (1920, 1080)),
+}  # fmt: skip
+SAMPLING = GenerationParams(max_new_tokens=16, top_k=5, repetition_penalty=1.05, seed=3)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILE_EXTRAS))
+def test_each_profile_sends_what_its_server_documents(server: FakeServer, name: str) -> None:
+    extras, sent_size = PROFILE_EXTRAS[name]
+    server.push(chat("ok"))
+    model = backend(server, server=name, **LIMITS)
+    (completion,) = model.generate([user_turn("x", screenshot(1920, 1080))], SAMPLING)
+    body = server.requests[0].body
+    assert set(body) == STANDARD | set(extras)
+    assert {key: body[key] for key in extras} == extras
+    sent = decode(body["messages"][0]["content"][0]["image_url"]["url"])
+    assert sent.size == sent_size
+    assert completion.image_sizes == ((1316, 728),)  # what the model sees, either way
+    assert server.gets == []  # a named profile has nothing to learn
+
+
+def test_dashscope_high_resolution_for_limits_above_its_cap(server: FakeServer) -> None:
+    server.push(chat("ok"))
+    model = backend(server, server="dashscope", max_pixels=2_000_000)
+    (completion,) = model.generate([user_turn("x", screenshot(1920, 1080))])
+    body = server.requests[0].body
+    assert body["vl_high_resolution_images"] is True
+    assert "mm_processor_kwargs" not in body
+    # 1920x1080 under 2,000,000 px, by hand: beta = sqrt(2,073,600 / 2,000,000) = 1.01823;
+    # floor(1080 / beta / 28) = 37 -> 1036, floor(1920 / beta / 28) = 67 -> 1876
+    sent = decode(body["messages"][0]["content"][0]["image_url"]["url"])
+    assert sent.size == (1876, 1036)
+    assert completion.image_sizes == ((1876, 1036),)
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        ({"data": [{"id": "Qwen/Qwen2-VL-7B-Instruct", "owned_by": "vllm"}]}, "vllm"),
+        ({"data": [{"id": "default", "owned_by": "sglang"}]}, "sglang"),
+        ({"data": [{"id": "/m", "owned_by": "local", "status": {"value": "loaded"}}]},
+         "transformers"),
+        ({"data": [{"id": "qwen2.5-vl-7b", "owned_by": "organization_owner"}]}, "lmstudio"),
+        ({"data": [{"id": "qwen2.5vl:7b", "owned_by": "library"}]}, "ollama"),
+        ({"data": [{"id": "gpt-4o", "owned_by": "system"}, {"id": "o1", "owned_by": "openai"}]},
+         "openai"),
+        ({"data": [{"id": "m", "owned_by": "llamacpp"}]}, None),
+        ({"object": "error"}, None),
+        ("not json at all", None),
+    ],
+)  # fmt: skip
+def test_models_answers_name_their_server(answer: Any, kind: str | None) -> None:
+    assert profile_from_models(answer) == kind
+
+
+def test_hosted_apis_are_known_by_host() -> None:
+    assert profile_from_url("https://api.openai.com/v1") == "openai"
+    assert profile_from_url("https://dashscope-intl.aliyuncs.com/compatible-mode/v1") == "dashscope"
+    assert profile_from_url("http://127.0.0.1:8000/v1") is None
+
+
+def test_auto_learns_the_server_and_model_from_models(server: FakeServer) -> None:
+    server.models = {"object": "list", "data": [{"id": "Qwen/Qwen2-VL-7B-Instruct",
+                                                 "object": "model", "owned_by": "sglang"}]}  # fmt: skip
+    server.push(chat("ok"), chat("ok"))
+    model = OpenAIBackend(server.base_url, None, backoff_s=0.01, max_pixels=1_003_520)
+    assert model.discover() == "sglang"
+    model.generate([user_turn("x", screenshot(1920, 1080))])
+    model.generate([user_turn("y")])
+    assert server.gets == ["/v1/models"]  # asked once, not per request
+    first = server.requests[0].body
+    assert first["model"] == "Qwen/Qwen2-VL-7B-Instruct"
+    assert first["skip_special_tokens"] is False
+    assert "mm_processor_kwargs" not in first  # SGLang takes limits at launch: resized here
+    assert decode(first["messages"][0]["content"][0]["image_url"]["url"]).size == (1316, 728)
+
+
+def test_auto_drops_decoding_fields_a_strict_server_lacks_and_says_so_once(
+    server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.models = {"data": [{"id": "/tiny", "owned_by": "local", "status": {"value": "loaded"}}]}
+    server.push(chat("ok"), chat("ok"))
+    model = backend(server, server="auto")
+    with caplog.at_level(logging.WARNING, logger="pixelpilot"):
+        for _ in range(2):
+            model.generate([user_turn("x")], SAMPLING)
+    assert [set(r.body) for r in server.requests] == [STANDARD, STANDARD]
+    assert model.profile == "transformers"
+    warned = [r.getMessage() for r in caplog.records if "repetition_penalty" in r.getMessage()]
+    assert len(warned) == 1
+
+
+def strict_server(body: Any) -> Reply:
+    """Like transformers serve: 422 for fields beyond the OpenAI schema, naming them."""
+    unknown = set(body) - STANDARD - {"stop"}
+    if unknown:
+        return Reply(422, {"detail": f"Unexpected fields in the request: {unknown}"})
+    return chat("ok")
+
+
+def test_auto_retries_once_without_the_fields_a_4xx_names(
+    server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.fallback = strict_server  # no /v1/models: auto learns from the refusal
+    model = backend(server, max_pixels=1_003_520)
+    with caplog.at_level(logging.WARNING, logger="pixelpilot"):
+        first = model.generate([user_turn("x", screenshot(1920, 1080))])[0]
+        second = model.generate([user_turn("x", screenshot(1920, 1080))])[0]
+    assert [c.text for c in (first, second)] == ["ok", "ok"]
+    bodies = [r.body for r in server.requests]
+    assert len(bodies) == 3  # refused, retried, then right the first time
+    assert {"skip_special_tokens", "mm_processor_kwargs"} <= set(bodies[0])
+    assert set(bodies[1]) == set(bodies[2]) == STANDARD - {"seed"}
+    # the limits could not travel any more, so the image went resized to them
+    assert decode(bodies[0]["messages"][0]["content"][0]["image_url"]["url"]).size == (1920, 1080)
+    assert decode(bodies[1]["messages"][0]["content"][0]["image_url"]["url"]).size == (1316, 728)
+    assert first.image_sizes == second.image_sizes == ((1316, 728),)
+    said = [r for r in caplog.records if "rejected" in r.getMessage()]
+    assert len(said) == 1 and said[0].name.startswith("pixelpilot")
+    assert "skip_special_tokens" in said[0].getMessage()
+
+
+def test_openai_style_refusal_naming_one_field_is_learned_too(server: FakeServer) -> None:
+    def openai_like(body: Any) -> Reply:
+        if "skip_special_tokens" in body:
+            message = "Unrecognized request argument supplied: skip_special_tokens"
+            return Reply(400, {"error": {"message": message, "type": "invalid_request_error"}})
+        return chat("ok")
+
+    server.fallback = openai_like
+    assert backend(server).generate([user_turn("x")])[0].text == "ok"
+    assert len(server.requests) == 2
+
+
+def test_a_forced_profile_reports_the_refusal_and_what_to_do(server: FakeServer) -> None:
+    server.fallback = strict_server
+    with pytest.raises(BackendError) as caught:
+        backend(server, server="vllm").generate([user_turn("x")])
+    message = str(caught.value)
+    assert "HTTP 422" in message and "skip_special_tokens" in message
+    assert "'vllm'" in message and "--server auto" in message
+    assert len(server.requests) == 1  # no silent retry when the profile was chosen
+
+
+def test_unknown_server_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown server 'tgi'"):
+        OpenAIBackend("http://127.0.0.1:9/v1", "m", server="tgi")
+    with pytest.raises(ValueError, match="positive and finite"):
+        OpenAIBackend("http://127.0.0.1:9/v1", "m", request_timeout_s=float("nan"))
+
+
+# -- the request deadline ---------------------------------------------------------------
+
+
+class SilentServer:
+    """A real TCP server that accepts every connection and then never answers; with
+    `trickle`, it sends a response's headers and then one body byte every 50 ms, so no
+    socket timeout ever fires."""
+
+    def __init__(self, trickle: bool = False) -> None:
+        self.trickle = trickle
+        self.accepted: list[socket.socket] = []
+        self.stop = threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(conn)
+            if self.trickle:
+                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000\r\n\r\n")  # fmt: skip
+            while not self.stop.wait(0.05):
+                conn.sendall(b" ")
+        except OSError:  # the client gave up, as it should
+            pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("trickle", [False, True], ids=["silent", "trickle"])
+def test_a_server_that_never_answers_cannot_outlast_the_deadline(trickle: bool) -> None:
+    silent = SilentServer(trickle=trickle)
+    try:
+        model = OpenAIBackend(
+            f"http://127.0.0.1:{silent.port}/v1", "m", server="vllm",
+            timeout_s=60.0, request_timeout_s=1.0, max_retries=3, backoff_s=0.01,
+        )  # fmt: skip
+        start = time.monotonic()
+        with pytest.raises(BackendError) as caught:
+            model.generate([user_turn("x")])
+        took = time.monotonic() - start
+    finally:
+        silent.close()
+    assert "request deadline of 1 s" in str(caught.value)
+    assert "--request-timeout" in str(caught.value)
+    assert silent.accepted  # the request really reached it
+    # not a speed assertion: the per-attempt socket timeout alone would take 60 s x 4
+    assert took < 50
+
+
+@pytest.mark.timeout(120)
+def test_the_command_line_takes_request_timeout() -> None:
+    silent = SilentServer()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "from pixelpilot.cli import main; raise SystemExit(main())",
+             "ask", "hello", "--backend", "openai", "--model", "m", "--server", "transformers",
+             "--base-url", f"http://127.0.0.1:{silent.port}/v1", "--request-timeout", "1.5"],
+            capture_output=True, text=True, timeout=100,
+        )  # fmt: skip
+    finally:
+        silent.close()
+    assert done.returncode != 0
+    assert "request deadline of 1.5 s" in done.stderr
+    assert "Traceback" not in done.stderr
