@@ -158,3 +158,19 @@ def test_the_second_run_of_a_script_makes_no_model_call(tmp_path) -> None:
             env, ScriptedBackend([]), dialect="uitars", record=None, cache_dir=tmp_path
         ) as pilot:
             pilot.click("the red button")
+
+
+def test_a_script_over_a_corrupt_cache_asks_the_model_and_warns(tmp_path, caplog) -> None:
+    reply = "Action: click(start_box='<|box_start|>(219,288)<|box_end|>')"
+    env = FakeEnvironment([screen()])
+    with Pilot(env, ScriptedBackend([reply]), dialect="uitars", record=None,
+               cache_dir=tmp_path) as pilot:  # fmt: skip
+        pilot.click("the red button")
+    (entry,) = tmp_path.rglob("*.json")
+    entry.write_bytes(entry.read_bytes()[:-40])  # torn, as by a crash without atomic writes
+    backend = ScriptedBackend([reply])
+    caplog.set_level(logging.WARNING, logger="pixelpilot.agent.locate_cache")
+    with Pilot(env, backend, dialect="uitars", record=None, cache_dir=tmp_path) as pilot:
+        assert pilot.click("the red button").how == "model"
+    assert len(backend.requests) == 1 and "corrupt" in caplog.text
+    json.loads(entry.read_text())  # rewritten whole by the store after the model's answer
