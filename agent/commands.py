@@ -176,12 +176,9 @@ def _secrets(pairs: list[str]) -> dict[str, str]:
 
 def print_step(step: Any) -> None:
     """One line per step while the run goes on."""
-    parts = []
-    results = iter(step.results)
-    for action, decision in zip(step.actions, step.decisions, strict=False):
-        executed = decision.verdict == "allow" and action.action not in ("finish", "call_user")
-        result = next(results, None) if executed else None
-        parts.append(_summary(action, decision, result))
+    from pixelpilot.agent.trajectory import paired
+
+    parts = [_summary(a, d, r) for a, d, r in paired(step) if d is not None]  # d: reached
     what = "; ".join(parts)
     if step.parse_error:
         what = f"unreadable reply ({step.parse_error.split('.')[0]})"

@@ -10,6 +10,7 @@ step is on disk before the next begins.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -24,7 +25,16 @@ from pixelpilot.environments import (
     Environment,
     Observation,
 )
-from pixelpilot.tools import Action, ActionParseError, CallUser, Finish, Space, convert_action
+from pixelpilot.tools import (
+    Action,
+    ActionParseError,
+    CallUser,
+    Finish,
+    PixelpilotError,
+    Space,
+    Wait,
+    convert_action,
+)
 from pixelpilot.vlm import BackendError, Completion, GenerationParams, get_dialect
 from pixelpilot.vlm.backend import Backend, describe_request, request_digest
 from pixelpilot.vlm.dialects import Dialect
@@ -33,6 +43,8 @@ from .history import History
 from .policy import Decision, Policy
 from .secrets import Secrets
 from .trajectory import TrajectoryWriter, new_run_dir
+
+logger = logging.getLogger("pixelpilot.agent.loop")
 
 Status = Literal["success", "failure", "needs_user", "max_steps", "stopped", "error"]
 
@@ -178,6 +190,21 @@ class _Run:
             return "failure", f"{self.failures} unusable steps in a row"
         return None
 
+    def time_left(self) -> float | None:
+        """Seconds left under `max_seconds` (never negative); None without a limit."""
+        limit = self.agent.config.max_seconds
+        if limit is None:
+            return None
+        return max(0.0, limit - (time.monotonic() - self.started))
+
+    def _bounded(self, action: Action) -> Action:
+        """`action` made to end within the run's time limit: a Wait (up to 600 s, the
+        model's choice) is cut to the time left, so the limit bounds every action."""
+        left = self.time_left()
+        if isinstance(action, Wait) and left is not None and action.seconds > left:
+            return action.model_copy(update={"seconds": left})
+        return action
+
     def step(self) -> AgentStep:
         prepared = self.prepare()
         (completion,) = self.agent.backend.generate([prepared[1]], self.agent.config.generation)
@@ -244,7 +271,11 @@ class _Run:
             self.failures += 1
             return
         self._halted = False
-        notes = [self._run_action(step, i, a) for i, a in enumerate(step.actions)]
+        notes = []
+        for index, action in enumerate(step.actions):
+            if index and self.time_left() == 0:  # the time limit passed during this reply
+                self._halted = True
+            notes.append(self._run_action(step, index, self._bounded(action)))
         failed = any(d.verdict == "deny" for d in step.decisions) or any(
             not r.ok for r in step.results
         )
@@ -415,13 +446,24 @@ def _lockstep(runs: list[_Run], backend: Backend, params: GenerationParams) -> N
                 continue
             try:
                 active.append((run, run.prepare()))
-            except ControllerError as error:
-                run.finish("error", f"ControllerError: {error}")
+            except Exception as error:  # any failure of one environment ends its run only
+                _isolate(run, error)
         if not active:
             return
         completions = backend.generate([prepared[1] for _, prepared in active], params)
         for (run, prepared), completion in zip(active, completions, strict=True):
             try:
                 run.complete(prepared, completion)
-            except ControllerError as error:
-                run.finish("error", f"ControllerError: {error}")
+            except Exception as error:
+                _isolate(run, error)
+
+
+def _isolate(run: _Run, error: Exception) -> None:
+    """End one run of a batch for a failure of its own environment (a ControllerError,
+    an ActionFailed from observe(), or a bug, which is logged with its traceback); the
+    other runs go on."""
+    if not isinstance(error, PixelpilotError):
+        logger.exception("run %r of a batch failed unexpectedly", run.task)
+        run.finish("error", f"unexpected {type(error).__name__}: {error}")
+    else:
+        run.finish("error", f"{type(error).__name__}: {error}")

@@ -432,7 +432,7 @@ class Pilot:
     @contextlib.contextmanager
     def _step(self, kind: str) -> Iterator[Step]:
         if self._closed:
-            raise RuntimeError("this Pilot is closed")
+            raise PilotError("This Pilot is closed: open a new one to go on.")
         observed = time.perf_counter()
         observation = self.env.observe()
         step = self.recorder.begin(kind, observation)

@@ -133,4 +133,4 @@ def request_digest(conversation: Conversation) -> str:
     blob = json.dumps(
         describe_request(conversation), ensure_ascii=False, sort_keys=True, default=str
     )
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -142,3 +142,16 @@ def test_reading_replies() -> None:
     assert verdict("Yes. The banner is there.").answer == "yes"
     with pytest.raises(ValueError):
         verdict("maybe")
+
+
+def test_errors_are_in_the_family_and_a_closed_pilot_says_so(tmp_path) -> None:
+    from pixelpilot.agent import PilotError
+    from pixelpilot.agent.pilot_types import ExpectationFailed, ReadError, StepFailed
+    from pixelpilot.tools import FixableError
+
+    for error in (NotFound, ExpectationFailed, ReadError, StepFailed, PilotError):
+        assert issubclass(error, FixableError)
+    with pilot(Image.new("RGB", (800, 600)), [], tmp_path) as p:
+        pass
+    with pytest.raises(PilotError, match="closed"):
+        p.press("enter")

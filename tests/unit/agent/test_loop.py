@@ -325,3 +325,71 @@ def test_run_batch_isolates_a_broken_environment(tmp_path) -> None:
             [agents[0], Agent(load_backend("scripted", replies=[]), FakeEnvironment(screens()))],
             ["a", "b"],
         )
+
+
+class Sleeping(FakeEnvironment):
+    """A fake screen whose Wait really waits, as the browser and desktop controllers do."""
+
+    def _perform(self, action):
+        if action.action == "wait":
+            import time
+
+            time.sleep(action.seconds)
+        return super()._perform(action)
+
+
+def test_the_time_limit_bounds_a_long_wait_and_the_actions_after_it(tmp_path) -> None:
+    """The model asks for 600 s then a click; with max_seconds=2 the wait is cut to the
+    time left, the click (planned for after the wait) never runs, the run stops."""
+    import time
+
+    wait = tool_call(action="wait", time=600)
+    click = tool_call(action="left_click", coordinate=[10, 10])
+    env = Sleeping(screens())
+    agent, _, _ = agent_for([f"{wait}\n{click}"] * 3, tmp_path, env=env, dialect="qwen25vl",
+                            config={"max_seconds": 2})  # fmt: skip
+    start = time.monotonic()
+    result = agent.run("task")
+    elapsed = time.monotonic() - start
+    assert result.status == "stopped" and "max_seconds=2" in result.reason
+    assert elapsed < 60, elapsed  # not 600: far below the asked wait, whatever the load
+    assert [a.action for a in env.actions] == ["wait"] and env.actions[0].seconds <= 2
+    (step,) = read_trajectory(result.trajectory_dir)["steps"]
+    assert step["actions"][0]["screenshot"]["seconds"] == 600  # what the model asked for
+    assert step["results"][0]["screen_action"]["seconds"] <= 2  # what ran
+    assert len(step["decisions"]) == 1  # the click was never reached
+
+
+def test_a_wait_within_the_time_limit_is_left_alone(tmp_path) -> None:
+    wait = tool_call(action="wait", time=0.2)
+    env = Sleeping(screens())
+    agent, _, _ = agent_for([wait], tmp_path, env=env, dialect="qwen25vl",
+                            config={"max_seconds": 60, "max_steps": 1})  # fmt: skip
+    agent.run("task")
+    assert [a.seconds for a in env.actions] == [0.2]
+
+
+def test_run_batch_isolates_a_failure_to_observe_of_any_kind(tmp_path) -> None:
+    """An ActionFailed (or a bug) from one environment's observe() ends that run only."""
+    from pixelpilot.environments import ActionFailed
+
+    class Refusing(FakeEnvironment):
+        def observe(self):
+            if self.step >= 1:
+                raise ActionFailed("the page refused to be looked at")
+            return super().observe()
+
+    class Buggy(FakeEnvironment):
+        def observe(self):
+            raise KeyError("a bug in a controller")
+
+    backend = load_backend("scripted", replies=lambda c: CLICK)
+    config = AgentConfig(record=tmp_path, max_steps=3, video=False, report=False)
+    envs = (Refusing(screens()), Buggy(screens()), FakeEnvironment(screens()))
+    agents = [Agent(backend, env, dialect="uitars", config=config) for env in envs]
+    results = run_batch(agents, ["a", "b", "c"])
+    assert [r.status for r in results] == ["error", "error", "max_steps"]
+    assert "refused to be looked at" in results[0].reason and results[0].steps == 1
+    assert "KeyError" in results[1].reason
+    assert len(envs[2].actions) == 3
+    assert all(read_trajectory(r.trajectory_dir)["end"] for r in results)
