@@ -1,8 +1,20 @@
 """`pixelpilot run | replay | view | demo`: the agent from the shell.
 
-Exit codes scripts can use: 0 success, 1 failure (the task could not be done, or a
-replay no longer matches), 2 usage error, 3 error (backend or controller broke), 4 the
-model needs the user, 5 max steps reached, 130 stopped (Ctrl-C or a time limit).
+Exit codes scripts can use (`EXIT`), each meaning one thing:
+
+    0    success: the model finished the task
+    1    failure: the task could not be done (or a replay no longer matches)
+    2    usage error: the command line cannot work as given (nothing was started)
+    3    the model's backend is unreachable or broken (cannot be loaded, server down)
+    4    the model needs the user (it asked, and nobody answered)
+    5    max steps reached
+    6    the environment broke: browser, display or controller, or the disk the run is
+         recorded on
+    70   a bug in pixelpilot (an uncaught exception; `pixelpilot.cli` reports it)
+    130  stopped: Ctrl-C or `--time-limit`
+
+Errors print one line on stderr, never a traceback (except for 70, which is a bug).
+Library code logs through the `pixelpilot` logger; only these `cmd_*` functions print.
 """
 
 from __future__ import annotations
@@ -14,14 +26,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pixelpilot.tools import FixableError
+from .run_options import (
+    UsageError,
+    check_domains,
+    check_record_folder,
+    check_screenshot_size,
+    check_start_url,
+    domain_type,
+    dpr_type,
+    seconds_type,
+)
 
-EXIT = {"success": 0, "failure": 1, "error": 3, "needs_user": 4, "max_steps": 5, "stopped": 130}
+#: exit codes by run status, and by what broke when the status is "error" (`error_kind`)
+EXIT = {
+    "success": 0, "failure": 1, "usage": 2, "backend": 3, "needs_user": 4, "max_steps": 5,
+    "controller": 6, "record": 6, "internal": 70, "stopped": 130,
+}  # fmt: skip
 DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
-
-
-class UsageError(FixableError):
-    """A command line that cannot work as given: exit code 2."""
+__all__ = ["EXIT", "UsageError", "add_commands", "cmd_run", "exit_code", "run_agent"]
 
 
 def _positive(text: str) -> int:
@@ -39,8 +61,15 @@ def add_commands(sub: Any, size_type: Any) -> None:
     where.add_argument("--desktop", action="store_true", help="drive the X display ($DISPLAY)")
     _model_options(p)
     p.add_argument("--max-steps", type=_positive, default=30)
-    p.add_argument("--allow-domain", action="append", default=[], metavar="HOST[:PORT]")
-    p.add_argument("--deny-domain", action="append", default=[], metavar="HOST[:PORT]")
+    add_time_limit(p)
+    p.add_argument(
+        "--allow-domain", action="append", default=[], metavar="HOST[:PORT]", type=domain_type,
+        help="open only these sites (and their subdomains); browser only",
+    )  # fmt: skip
+    p.add_argument(
+        "--deny-domain", action="append", default=[], metavar="HOST[:PORT]", type=domain_type,
+        help="never open these sites; browser only",
+    )  # fmt: skip
     p.add_argument(
         "--secret",
         action="append",
@@ -51,7 +80,7 @@ def add_commands(sub: Any, size_type: Any) -> None:
     p.add_argument("--record", default="runs", help="root folder for run directories")
     p.add_argument("--headed", action="store_true", help="show the browser window")
     p.add_argument("--viewport", type=size_type, default=(1280, 720), metavar="WxH")
-    p.add_argument("--dpr", type=float, default=1.0, help="device pixel ratio")
+    p.add_argument("--dpr", type=dpr_type, default=1.0, help="device pixel ratio (0-8]")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("replay", help="re-run a trajectory's actions without the model")
@@ -76,6 +105,14 @@ def add_commands(sub: Any, size_type: Any) -> None:
     p = sub.add_parser("view", help="open a run's report.html")
     p.add_argument("run_dir")
     p.set_defaults(func=cmd_view)
+
+
+def add_time_limit(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--time-limit", type=seconds_type, default=None, metavar="SECONDS",
+        help="stop the agent's run after this long (exit 130); checked before each step, "
+        "and a wait is cut to the time left",
+    )  # fmt: skip
 
 
 def _model_options(p: argparse.ArgumentParser, default_model: str | None = None) -> None:
@@ -212,7 +249,9 @@ def approve_on_terminal(action: Any, reason: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def run_agent(agent: Any, task: str) -> int:
+def run_agent(agent: Any, task: str, command: str = "run") -> int:
+    """Stream the run, one line a step, then the summary; returns the exit code (and
+    says on stderr what broke, when something did)."""
     start = time.monotonic()
     for step in agent.stream(task):
         print_step(step)
@@ -224,48 +263,108 @@ def run_agent(agent: Any, task: str) -> int:
     )
     if result.trajectory_dir:
         print(f"trajectory: {result.trajectory_dir}  (pixelpilot view {result.trajectory_dir})")
+    code = exit_code(result)
+    if result.status == "error":
+        say(command, f"{_broken(result.error_kind)}: {result.reason}")
+    return code
+
+
+def exit_code(result: Any) -> int:
+    """The exit code for a `RunResult`: by status, and by what broke for an error."""
+    if result.status == "error":
+        return EXIT[result.error_kind or "internal"]
     return EXIT[result.status]
 
 
+_BROKEN = {
+    "backend": "the model's backend broke",
+    "controller": "the environment broke",
+    "record": "the run's record cannot be written",
+}
+
+
+def _broken(kind: str | None) -> str:
+    return _BROKEN.get(kind or "", "internal error (a bug in pixelpilot)")
+
+
+def say(command: str, message: object) -> None:
+    """One line on stderr: `pixelpilot COMMAND: message` (newlines and runs of spaces in
+    a library's message folded, very long ones cut), so scripts can grep the error."""
+    text = " ".join(str(message).split())
+    text = text if len(text) <= 1000 else text[:999] + "…"
+    print(f"pixelpilot {command}: {text}", file=sys.stderr, flush=True)
+
+
+def fail(command: str, error: Exception) -> int:
+    """Report an error of ours in one line and return its exit code: 2 for a usage
+    error, 3 for the model's backend, 6 for the environment (browser, display, disk)."""
+    from pixelpilot.agent.loop import error_kind
+
+    say(command, error)
+    return EXIT["usage"] if isinstance(error, UsageError) else EXIT[error_kind(error)]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from pixelpilot.environments import ControllerError
-    from pixelpilot.vlm import BackendError
+    from pixelpilot.tools import InfrastructureError
 
     try:
         return _run(args)
-    except UsageError as error:
-        print(f"pixelpilot run: {error}", file=sys.stderr)
-        return 2
-    except (BackendError, ControllerError) as error:
-        print(f"pixelpilot run: {error}", file=sys.stderr)
-        return EXIT["error"]
+    except (UsageError, InfrastructureError) as error:
+        return fail("run", error)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from pixelpilot.agent.loop import Agent, AgentConfig
+def _policy(args: argparse.Namespace) -> Any:
     from pixelpilot.agent.policy import Policy
-    from pixelpilot.environments import open_browser, open_desktop
 
-    secrets = _secrets(args.secret)
-    backend = _backend(args)
-    if args.desktop:
-        env = open_desktop()
-    else:
-        env = open_browser(
-            args.url, viewport=args.viewport, device_scale_factor=args.dpr, headless=not args.headed
-        )
-    policy = Policy(
+    return Policy(
         allow_domains=tuple(args.allow_domain),
         deny_domains=tuple(args.deny_domain),
         approve=approve_on_terminal,
     )
+
+
+def _check_run(args: argparse.Namespace, policy: Any) -> None:
+    """Everything that can be refused before a model loads or a browser starts."""
+    check_domains(args.url, args.desktop, policy.domains)
+    if not args.desktop:
+        check_start_url(args.url)
+        check_screenshot_size(args.viewport, args.dpr)
+    check_record_folder(Path(args.record))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pixelpilot.agent.loop import Agent, AgentConfig
+
+    policy = _policy(args)
+    _check_run(args, policy)
+    secrets = _secrets(args.secret)
+    backend = _backend(args)
+    env = _environment(args, policy.domains)
     config = AgentConfig(
-        max_steps=args.max_steps, record=Path(args.record), max_pixels=args.max_pixels
-    )
+        max_steps=args.max_steps, max_seconds=args.time_limit, record=Path(args.record),
+        max_pixels=args.max_pixels,
+    )  # fmt: skip
     with env:
         dialect = args.dialect or guess_dialect(args.model)
         agent = Agent(backend, env, dialect=dialect, config=config, policy=policy, secrets=secrets)
         return run_agent(agent, args.task)
+
+
+def _environment(args: argparse.Namespace, domains: Any) -> Any:
+    """The desktop or a browser at the start page, the domain policy in force before
+    its first request (a refused start page or redirect never reaches its server)."""
+    from pixelpilot.environments import ControllerError, open_browser, open_desktop
+
+    try:
+        if args.desktop:
+            return open_desktop()
+        return open_browser(
+            args.url, viewport=args.viewport, device_scale_factor=args.dpr,
+            headless=not args.headed, domains=domains,
+        )  # fmt: skip
+    except ImportError as error:  # an extra that is not installed
+        extra = "desktop" if args.desktop else "browser"
+        raise ControllerError(f"{error}: pip install 'pixelpilot[{extra}]'") from error
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

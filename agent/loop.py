@@ -10,6 +10,7 @@ step is on disk before the next begins.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pixelpilot.environments import (
     ActionResult,
-    ControllerError,
     ElementInfo,
     Environment,
     Observation,
@@ -35,6 +35,7 @@ from pixelpilot.tools import (
     Wait,
     convert_action,
 )
+from pixelpilot.tools.errors import InfrastructureError
 from pixelpilot.vlm import BackendError, Completion, GenerationParams, get_dialect
 from pixelpilot.vlm.backend import Backend, describe_request, request_digest
 from pixelpilot.vlm.dialects import Dialect
@@ -47,6 +48,35 @@ from .trajectory import TrajectoryWriter, new_run_dir
 logger = logging.getLogger("pixelpilot.agent.loop")
 
 Status = Literal["success", "failure", "needs_user", "max_steps", "stopped", "error"]
+#: what broke when the status is "error": the model's backend, the controller (browser,
+#: display), the disk the run is recorded on, or pixelpilot itself (a bug, re-raised)
+ErrorKind = Literal["backend", "controller", "record", "internal"]
+
+
+class RecordingError(InfrastructureError, OSError):
+    """The run directory cannot be written (no permission, a full disk): a run that
+    cannot keep its record stops. An `OSError` too, for callers that caught that."""
+
+
+@contextlib.contextmanager
+def recording(run_dir: Path | None) -> Iterator[None]:
+    """Turn an `OSError` from writing the trajectory into a `RecordingError` that says where."""
+    try:
+        yield
+    except OSError as error:
+        if isinstance(error, RecordingError):
+            raise
+        reason = error.strerror or str(error)
+        raise RecordingError(f"cannot write the run's record in {run_dir}: {reason}") from error
+
+
+def error_kind(error: BaseException) -> ErrorKind:
+    """Which part broke, for `RunResult.error_kind` (and the command line's exit code)."""
+    if isinstance(error, BackendError):
+        return "backend"
+    if isinstance(error, RecordingError):
+        return "record"
+    return "controller" if isinstance(error, InfrastructureError) else "internal"
 
 
 class AgentConfig(BaseModel):
@@ -90,6 +120,7 @@ class RunResult(BaseModel):
     reason: str | None = None
     steps: int = 0
     trajectory_dir: Path | None = None
+    error_kind: ErrorKind | None = None  # set when status is "error"
 
 
 class Agent:
@@ -134,13 +165,13 @@ class Agent:
                 yield step
         except KeyboardInterrupt:
             run.finish("stopped", "interrupted (Ctrl-C)")
-        except (ControllerError, BackendError) as error:
-            run.finish("error", f"{type(error).__name__}: {error}")
+        except InfrastructureError as error:  # backend, controller or disk: the run ends
+            run.failed(error)
         except GeneratorExit:  # the caller stopped iterating early
             run.finish("stopped", "the caller stopped the run")
             raise
         except Exception as error:  # our bug or an unexpected failure: on record, then raised
-            run.finish("error", f"unexpected {type(error).__name__}: {error}")
+            run.finish("error", f"unexpected {type(error).__name__}: {error}", kind="internal")
             raise
         finally:
             if run.result is None:
@@ -167,9 +198,12 @@ class _Run:
         self.focused: ElementInfo | None = None
         self._halted = False  # a reply's remaining actions are skipped
         self.result: RunResult | None = None
-        self.writer = TrajectoryWriter(new_run_dir(config.record, task)) if config.record else None
+        self.writer: TrajectoryWriter | None = None
+        if config.record:
+            with recording(config.record):
+                self.writer = TrajectoryWriter(new_run_dir(config.record, task))
         if self.writer:
-            self.writer.write({
+            self._write({
                 "type": "header", "task": agent.secrets.redact(task), "dialect": dialect.name,
                 "backend": type(agent.backend).__name__, "model": _model_name(agent.backend),
                 "environment": type(agent.env).__name__,
@@ -320,17 +354,30 @@ class _Run:
     def _record(self, step: AgentStep, messages: list[dict[str, Any]]) -> None:
         if self.writer is None:
             return
-        screenshot = self.writer.save_screenshot(step.index, step.observation.image)
+        with recording(self.writer.run_dir):
+            screenshot = self.writer.save_screenshot(step.index, step.observation.image)
         record = step_record(step.model_copy(update={"messages": messages}), screenshot)
-        self.writer.write(self.agent.secrets.redact(record))
+        self._write(self.agent.secrets.redact(record))
 
-    def finish(self, status: Status, reason: str, answer: str | None = None) -> None:
+    def _write(self, record: dict[str, Any]) -> None:
+        assert self.writer is not None
+        with recording(self.writer.run_dir):
+            self.writer.write(record)
+
+    def finish(
+        self, status: Status, reason: str, answer: str | None = None, kind: ErrorKind | None = None
+    ) -> None:
         if self.result is None:
             redact = self.agent.secrets.redact
             answer = redact(answer) if answer is not None else None
             self.result = RunResult(
-                status=status, reason=redact(reason), answer=answer, steps=self.index
-            )
+                status=status, reason=redact(reason), answer=answer, steps=self.index,
+                error_kind=kind,
+            )  # fmt: skip
+
+    def failed(self, error: BaseException) -> None:
+        """End the run with status "error" for `error`, saying which part broke."""
+        self.finish("error", f"{type(error).__name__}: {error}", kind=error_kind(error))
 
     def close(self) -> RunResult:
         result = self.result or RunResult(status="stopped", reason="not started")
@@ -338,7 +385,14 @@ class _Run:
         if self.writer is not None:
             summary = result.model_dump(mode="json", exclude={"trajectory_dir"})
             duration = time.monotonic() - self.started
-            self.writer.write({"type": "end", **summary, "duration_s": duration})
+            try:
+                self._write({"type": "end", **summary, "duration_s": duration})
+            except RecordingError as error:  # the run is over; its record says so or not at all
+                logger.warning("%s", error)
+                if result.status != "error":
+                    result = result.model_copy(update={
+                        "status": "error", "reason": str(error), "error_kind": "record"
+                    })  # fmt: skip
             self.writer.close()
             result = result.model_copy(update={"trajectory_dir": self.writer.run_dir})
             _derive(self.writer.run_dir, self.agent.config)
@@ -396,7 +450,6 @@ def _derive(run_dir: Path, config: AgentConfig) -> None:
     """The MP4 and the report. A failure here must not lose the run (it is on disk
     already), so it becomes a warning, not an exception."""
     import importlib
-    import warnings
 
     for enabled, module, function in ((config.video, "video", "render_video"),
                                       (config.report, "report", "render_report")):  # fmt: skip
@@ -405,7 +458,7 @@ def _derive(run_dir: Path, config: AgentConfig) -> None:
         try:
             getattr(importlib.import_module(f"pixelpilot.agent.{module}"), function)(run_dir)
         except Exception as error:
-            warnings.warn(f"could not write the {module} of {run_dir}: {error}", stacklevel=2)
+            logger.warning("could not write the %s of %s: %s", module, run_dir, error)
 
 
 def run_batch(agents: Sequence[Agent], tasks: Sequence[str]) -> list[RunResult]:
@@ -427,7 +480,7 @@ def run_batch(agents: Sequence[Agent], tasks: Sequence[str]) -> list[RunResult]:
             run.finish("stopped", "interrupted (Ctrl-C)")
     except BackendError as error:
         for run in runs:
-            run.finish("error", f"BackendError: {error}")
+            run.failed(error)
     finally:
         for run in runs:
             run.finish("error", "the batch ended unexpectedly")  # a no-op for finished runs

@@ -2,12 +2,17 @@
 
 No lower layer imports this one; each defines its subcommands next to its own code and
 this module puts them under one parser. An exception that escapes a subcommand is our
-bug, not a failed task: it is reported as such and exits with `EXIT_INTERNAL`.
+bug, not a failed task: it is reported as such and exits with `EXIT_INTERNAL`. A command
+line argparse cannot read is one line on stderr and exit 2 (argparse's usage block is
+what `--help` is for). This is also where logging is set up: library code logs through
+the `pixelpilot` logger and prints nothing; here its warnings go to stderr, one line
+each (`-v` adds info, `-vv` debug).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -15,6 +20,27 @@ from importlib.metadata import PackageNotFoundError, version
 
 #: exit code of a crash inside pixelpilot (BSD's EX_SOFTWARE), never confused with 1
 EXIT_INTERNAL = 70
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: `pixelpilot run: error: ... (see --help)`.
+    Subcommand parsers are made of the same class (argparse uses the parent's type)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def configure_logging(verbosity: int = 0) -> None:
+    """The `pixelpilot` logger to stderr: warnings and errors, plus info with `-v` and
+    debug with `-vv`; set once however often `main` runs in one process."""
+    logger = logging.getLogger("pixelpilot")
+    logger.setLevel(max(logging.DEBUG, logging.WARNING - 10 * verbosity))
+    if not any(getattr(h, "_pixelpilot_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("pixelpilot: %(levelname)s: %(message)s"))
+        handler._pixelpilot_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.propagate = False  # one line per message, not again through the root logger
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,12 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         ver = version("pixelpilot")
     except PackageNotFoundError:  # running from a checkout that was never installed
         ver = "unknown"
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pixelpilot",
         description="GUI agents on the Qwen2-VL family: native-resolution screenshots, "
         "grounded actions that land where the model pointed.",
     )
     parser.add_argument("--version", action="version", version=f"pixelpilot {ver}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     add_model_commands(sub)
     add_commands(sub, size_type)
@@ -44,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

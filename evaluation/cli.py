@@ -1,19 +1,31 @@
 """`pixelpilot eval miniwob | grounding | build-grounding-set`.
 
-Exit codes: 0 the evaluation ran (whatever the score), 1 the score is under
-`--fail-under` or some episode hit a pipeline error with `--strict`, 2 usage error (bad
-task name, missing data), 3 the backend or a required package is missing.
+Exit codes, the same family as `pixelpilot run`'s (`agent/commands.py`):
+
+    0    the evaluation ran (whatever the score)
+    1    the score is under `--fail-under`, or some episode hit a pipeline error with
+         `--strict`
+    2    usage error: a bad option, task name or seed list, a data file that is missing
+         or that cannot mean what it says, an output folder that is not empty
+    3    the model's backend is missing or broken (cannot be loaded, server down)
+    6    the environment cannot run: no browser, no MiniWoB pages (`pip install
+         miniwob`), no govuk-frontend package, a missing optional package
+    70   a bug in pixelpilot (`pixelpilot.cli` reports it with its traceback)
+    130  stopped (Ctrl-C)
+
+An error is one line on stderr, never a traceback (except for 70).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from pixelpilot.agent.commands import UsageError, _backend, guess_dialect
+from pixelpilot.agent.commands import EXIT, UsageError, _backend, fail, guess_dialect, say
+from pixelpilot.agent.run_options import check_screenshot_size, dpr_type, positive_int
+from pixelpilot.tools import FixableError, InfrastructureError
 
 BACKENDS = ["oracle", "transformers", "openai"]
 GOVUK_CACHE = Path(".cache/govuk-frontend-6.6.0/package")
@@ -26,12 +38,12 @@ def add_eval_commands(sub: Any, size_type: Any) -> None:
     m.add_argument("tasks", nargs="*", help="task names, globs ('click-*') or presets (basic)")
     m.add_argument("--seeds", default="1-5", help="seeds: '1-5', '1,4,9' (one episode each)")
     m.add_argument(
-        "--episodes", type=int, help="episodes per task: N seeds from the first of --seeds"
+        "--episodes", type=positive_int, help="episodes per task: N seeds from the first of --seeds"
     )
-    m.add_argument("--dpr", type=float, default=1.0, help="device pixel ratio")
+    m.add_argument("--dpr", type=dpr_type, default=1.0, help="device pixel ratio")
     m.add_argument("--viewport", type=size_type, default=(160, 210), metavar="WxH")
-    m.add_argument("--max-steps", type=int, default=10)
-    m.add_argument("--workers", type=int, default=1, help="episodes run in parallel")
+    m.add_argument("--max-steps", type=positive_int, default=10)
+    m.add_argument("--workers", type=positive_int, default=1, help="episodes run in parallel")
     m.add_argument(
         "--shared-browser", action="store_true",
         help="one Chromium process, a context per worker (less memory; a crash hits all)",
@@ -43,8 +55,8 @@ def add_eval_commands(sub: Any, size_type: Any) -> None:
     g.add_argument("data", help="records: .json (a list) or .jsonl")
     g.add_argument("--images", help="folder image paths are relative to (default: the file's)")
     g.add_argument("--bbox-format", choices=["auto", "xyxy", "xywh"], default="auto")
-    g.add_argument("--batch-size", type=int, default=8)
-    g.add_argument("--limit", type=int, help="only the first N records")
+    g.add_argument("--batch-size", type=positive_int, default=8)
+    g.add_argument("--limit", type=positive_int, help="only the first N records")
     _common(g, "grounding")
     g.set_defaults(func=cmd_grounding)
     b = evals.add_parser("build-grounding-set", help="render a grounding set from real UI")
@@ -53,11 +65,11 @@ def add_eval_commands(sub: Any, size_type: Any) -> None:
     b.add_argument("--no-govuk", action="store_true", help="MiniWoB pages only")
     b.add_argument("--no-miniwob", action="store_true", help="govuk-frontend pages only")
     b.add_argument("--viewport", type=size_type, action="append", metavar="WxH")
-    b.add_argument("--dpr", type=float, action="append")
+    b.add_argument("--dpr", type=dpr_type, action="append")
     b.add_argument("--component", action="append", help="govuk components (default: all)")
     b.add_argument("--miniwob-task", action="append", help="MiniWoB tasks (default: seven)")
     b.add_argument("--seeds", help="MiniWoB seeds: '1-3' or '1,4' (default: 1)")
-    b.add_argument("--limit-per-page", type=int)
+    b.add_argument("--limit-per-page", type=positive_int)
     b.set_defaults(func=cmd_build_grounding_set)
 
 
@@ -69,27 +81,37 @@ def _common(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--model", help="checkpoint folder or hub id; server model name")
     p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--dialect", choices=sorted(DIALECTS), help="default: guessed from --model")
-    p.add_argument("--max-pixels", type=int, default=None)
+    p.add_argument("--max-pixels", type=positive_int, default=None)
     p.add_argument("--out", type=Path, help=f"output folder (default evals/{name}-<time>)")
     p.add_argument("--fail-under", type=float, help="exit 1 when the score is under this (0-1)")
     p.add_argument("--strict", action="store_true", help="exit 1 on any pipeline error")
 
 
 def _guarded(command: str, run: Any, args: argparse.Namespace) -> int:
-    from pixelpilot.environments import ControllerError
-    from pixelpilot.vlm import BackendError
-
-    from .miniwob_pages import MiniWoBMissing
-
+    """Run a subcommand; our errors become one line and their exit code (see above)."""
     try:
         return run(args)
-    except (UsageError, ValueError, FileNotFoundError) as error:
-        print(f"pixelpilot eval {command}: {error}", file=sys.stderr)
-        return 2
-    except (BackendError, ControllerError, MiniWoBMissing, ImportError) as error:
-        # a missing model, browser or package: the machine's setup, not the command line
-        print(f"pixelpilot eval {command}: {error}", file=sys.stderr)
-        return 3
+    except FixableError as error:  # the command line or the data it names: the user fixes it
+        say(f"eval {command}", error)
+        return EXIT["usage"]
+    except InfrastructureError as error:  # the backend (3) or the environment (6)
+        return fail(f"eval {command}", error)
+    except ImportError as error:  # an optional package the chosen path needs
+        say(f"eval {command}", f"{error} (pip install 'pixelpilot[all]')")
+        return EXIT["controller"]
+
+
+def _as_usage(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """`call(...)`, its complaints about what the user asked for (a `ValueError`, a file
+    that is missing or in the way) turned into a `UsageError`."""
+    try:
+        return call(*args, **kwargs)
+    except (ValueError, OSError) as error:
+        if isinstance(error, InfrastructureError):
+            raise
+        if isinstance(error, OSError) and error.filename and error.strerror:
+            raise UsageError(f"{error.filename}: {error.strerror}") from error
+        raise UsageError(str(error)) from error
 
 
 def seeds(text: str) -> list[int]:
@@ -130,8 +152,9 @@ def _miniwob(args: argparse.Namespace) -> int:
     from .miniwob_pages import miniwob_html, select_tasks
     from .miniwob_report import write_miniwob_report
 
+    check_screenshot_size(args.viewport, args.dpr)
     config = MiniWoBConfig(
-        tasks=select_tasks(args.tasks or ["basic"]), seeds=_episode_seeds(args),
+        tasks=_as_usage(select_tasks, args.tasks or ["basic"]), seeds=_episode_seeds(args),
         dialect=args.dialect or guess_dialect(args.model), dpr=args.dpr,
         viewport=args.viewport, max_steps=args.max_steps, workers=args.workers,
         max_pixels=args.max_pixels, video=args.video, shared_browser=args.shared_browser,
@@ -169,8 +192,6 @@ def _episode_seeds(args: argparse.Namespace) -> list[int]:
     chosen = seeds(args.seeds)
     if args.episodes is None:
         return chosen
-    if args.episodes < 1:
-        raise UsageError("--episodes must be at least 1")
     return list(range(chosen[0], chosen[0] + args.episodes))
 
 
@@ -196,7 +217,7 @@ def _grounding(args: argparse.Namespace) -> int:
     from .grounding import GroundingOracle, evaluate, load_records
     from .grounding_report import PredictionLog, write_grounding_report
 
-    records = load_records(args.data, images=args.images, bbox_format=args.bbox_format)
+    records = _as_usage(load_records, args.data, images=args.images, bbox_format=args.bbox_format)
     records = records[: args.limit] if args.limit else records
     missing = [str(r.image) for r in records if not r.image.is_file()]
     if missing:
@@ -250,7 +271,7 @@ def _build(args: argparse.Namespace) -> int:
         options["seeds"] = seeds(args.seeds)
     if args.limit_per_page:
         options["limit_per_page"] = args.limit_per_page
-    summary = build_grounding_set(Path(args.out), **options)
+    summary = _as_usage(build_grounding_set, Path(args.out), **options)
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.by_data_type.items()))
     print(
         f"{summary.records} records ({kinds}) on {summary.images} screenshots from "
