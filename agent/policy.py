@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from pixelpilot.environments import ElementInfo
-from pixelpilot.environments.domains import DomainPolicy
+from pixelpilot.environments.domains import DomainPolicy, navigate_refusal, short
 from pixelpilot.tools import Action, Key, Navigate, Type, normalize_chord
 
 Verdict = Literal["allow", "ask", "deny"]
@@ -37,7 +37,8 @@ class Policy:
     """What the agent may do on its own.
 
     `sensitive` names the kinds of action that need approval: "password" (typing into a
-    password field), "submit" (Enter after typing, or pressing Enter), "chords" (the key
+    password field, or a secret where the controller cannot tell which field has the focus,
+    as on the desktop), "submit" (Enter after typing, or pressing Enter), "chords" (the key
     chords in `chords`, e.g. ctrl+w), "navigate" (any navigation)."""
 
     allow_domains: tuple[str, ...] = ()
@@ -45,6 +46,7 @@ class Policy:
     sensitive: frozenset[str] = frozenset({"password"})
     chords: tuple[str, ...] = ("ctrl+w", "ctrl+q", "alt+f4", "meta+q")
     approve: Approver | None = None
+    strict_domains: bool = False  # hold subresources (fetch, images...) to the lists too
     _chords: set[tuple[str, ...]] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -54,28 +56,41 @@ class Policy:
     def domains(self) -> DomainPolicy | None:
         if not self.allow_domains and not self.deny_domains:
             return None
-        return DomainPolicy(allow=tuple(self.allow_domains), deny=tuple(self.deny_domains))
+        return DomainPolicy(
+            allow=tuple(self.allow_domains),
+            deny=tuple(self.deny_domains),
+            strict=self.strict_domains,
+        )
 
-    def check(self, action: Action, focused: ElementInfo | None = None) -> Decision:
-        """The verdict for `action`; `focused` is the element the last pointer action hit
-        (the field typing goes into)."""
+    def check(
+        self, action: Action, focused: ElementInfo | None = None, *, secret: bool = False
+    ) -> Decision:
+        """The verdict for `action`. For a Type, `focused` is the element that has the
+        keyboard focus as it is typed (the controller's `focused_element()`: a click on
+        the label or a Tab counts, not only a click on the field), None where the
+        controller cannot tell; `secret` says the text holds a `{{name}}` secret."""
         if isinstance(action, Navigate):
+            if (refused := navigate_refusal(action.url)) is not None:  # javascript:, file:...
+                return Decision(verdict="deny", reason=f"Navigation to {short(action.url)} was "
+                                f"refused: {refused}.")  # fmt: skip
             domains = self.domains
             if domains is not None and not domains.permits(action.url):
                 return Decision(verdict="deny", reason=domains.explain(action.url))
             if "navigate" in self.sensitive:
                 return Decision(verdict="ask", reason=f"open {action.url}")
-        for kind, reason in self._sensitive_kinds(action, focused):
+        for kind, reason in self._sensitive_kinds(action, focused, secret):
             if kind in self.sensitive:
                 return Decision(verdict="ask", reason=reason)
         return ALLOW
 
     def _sensitive_kinds(
-        self, action: Action, focused: ElementInfo | None
+        self, action: Action, focused: ElementInfo | None, secret: bool = False
     ) -> Iterable[tuple[str, str]]:
         if isinstance(action, Type):
             if focused is not None and focused.input_type == "password":
                 yield "password", "type into a password field"
+            elif secret and focused is None:  # the desktop: no field, no host, no mask
+                yield "password", "type a secret where pixelpilot cannot see the field (unmasked)"
             if action.submit:
                 yield "submit", "submit what was typed (Enter)"
         if isinstance(action, Key):

@@ -1,11 +1,15 @@
 """JavaScript the browser controller runs in the page. Kept apart so it reads as JS."""
 
-# The element under a point, described the way a test locator would name it.
-ELEMENT_AT = r"""
-([x, y, dpr]) => {
-  const el = document.elementFromPoint(x, y);
-  if (!el) return null;
+# How an element is described (ELEMENT_AT, FOCUSED): the way a test locator would name it.
+# Never the value of a password input or of a field that holds a secret (SECRET_MARKS):
+# a locator needs neither, and what is never read cannot leak.
+_DESCRIBE = r"""
+const SECRET_MARKS = Symbol.for('pixelpilot.secret-fields');
+const secretHeld = (el) => (window[SECRET_MARKS] || new Set()).has(el) ||
+  (el.tagName === 'INPUT' && el.type === 'password');
+const describe = (el, dpr, offset, values) => {
   const text = (s) => (s || '').replace(/\s+/g, ' ').trim().slice(0, 200) || null;
+  const doc = el.ownerDocument;
   const implicit = {A: el.hasAttribute('href') ? 'link' : null, BUTTON: 'button',
     SELECT: 'combobox', TEXTAREA: 'textbox', IMG: 'img', H1: 'heading', H2: 'heading',
     H3: 'heading', H4: 'heading', H5: 'heading', H6: 'heading', LI: 'listitem',
@@ -18,8 +22,9 @@ ELEMENT_AT = r"""
   if (el.labels && el.labels.length) label = text(el.labels[0].innerText);
   else if (el.closest('label')) label = text(el.closest('label').innerText);
   const labelledBy = (el.getAttribute('aria-labelledby') || '').split(/\s+/)
-    .map((id) => id && document.getElementById(id)).filter(Boolean)
+    .map((id) => id && doc.getElementById(id)).filter(Boolean)
     .map((node) => node.innerText).join(' ');
+  const held = secretHeld(el);
   const name = text(el.getAttribute('aria-label')) || text(labelledBy) || label ||
     text(el.getAttribute('alt')) || text(el.getAttribute('title')) ||
     text(el.getAttribute('placeholder')) ||
@@ -30,19 +35,166 @@ ELEMENT_AT = r"""
   const testId = el.getAttribute('data-testid') || el.getAttribute('data-test-id') ||
     el.getAttribute('data-test') || el.getAttribute('data-qa');
   const r = el.getBoundingClientRect();
-  return {tag: el.tagName.toLowerCase(), role, name, text: text(el.innerText || el.value),
+  const [dx, dy] = offset;
+  return {tag: el.tagName.toLowerCase(), role, name,
+    text: held || el.isContentEditable ? null : text(el.innerText || (values ? el.value : '')),
     label, test_id: testId, input_type: el.tagName === 'INPUT' ? el.type : null,
-    bbox: [r.left * dpr, r.top * dpr, r.right * dpr, r.bottom * dpr]};
+    bbox: [(r.left + dx) * dpr, (r.top + dy) * dpr, (r.right + dx) * dpr,
+      (r.bottom + dy) * dpr]};
+};
+"""
+
+# The element under a point (CSS pixels of the top document), its box in screenshot pixels.
+ELEMENT_AT = (
+    r"""
+([x, y, dpr]) => {
+  const el = document.elementFromPoint(x, y);
+  if (!el) return null;
+"""
+    + _DESCRIBE
+    + r"""
+  return describe(el, dpr, [0, 0], true);
+}
+"""
+)
+
+# The deepest element with the keyboard focus, no field's value read (only its kind
+# matters): through open shadow roots and frames of the same origin; a frame of another
+# origin (its document out of reach) is where the search ends. `offset` is the frame's
+# place in the top viewport (CSS px); `url` is where the keys go: the focused document's
+# address, its origin for about:srcdoc and the like, null for a frame out of reach.
+_DEEP_FOCUS = r"""
+const deepFocus = () => {
+  let doc = document, el = document.activeElement, dx = 0, dy = 0, reachable = true;
+  for (let depth = 0; el && depth < 32; depth++) {
+    const inShadow = el.shadowRoot && el.shadowRoot.activeElement;
+    if (inShadow) { el = inShadow; continue; }
+    if (el.tagName !== 'IFRAME' && el.tagName !== 'FRAME') break;
+    let inner = null;
+    try { inner = el.contentDocument; } catch (e) { inner = null; }
+    if (!inner) { reachable = false; break; }
+    const r = el.getBoundingClientRect();
+    dx += r.left + el.clientLeft; dy += r.top + el.clientTop;
+    doc = inner; el = inner.activeElement;
+  }
+  const where = doc.location ? doc.location.href : '';
+  const origin = doc.defaultView ? doc.defaultView.origin : 'null';
+  const url = !reachable ? null
+    : /^https?:/.test(where) ? where : origin !== 'null' ? origin : where;
+  return {el, dx, dy, url, reachable};
+};
+"""
+
+FOCUSED = (
+    r"""
+([dpr]) => {
+"""
+    + _DESCRIBE
+    + _DEEP_FOCUS
+    + r"""
+  const {el, dx, dy, url, reachable} = deepFocus();
+  if (!el) return {url};
+  return {...describe(el, dpr, [dx, dy], false), url, frame_reachable: reachable};
+}
+"""
+)
+
+# Typing a secret begins (`start` true) or ends. The element with the focus is marked as
+# holding a secret, and, while the typing lasts, every element an `input` or `keydown`
+# event reaches (fields that move the focus on as they fill, one digit each), in this
+# document and its same-origin frames. A frame of another origin is marked as a whole.
+# A marked field gets autocomplete=off, so Chromium does not restore its value when the
+# page is opened again from history (it restores no password fields either).
+MARK_SECRET = (
+    r"""
+([start]) => {
+  const SECRET_MARKS = Symbol.for('pixelpilot.secret-fields');
+  const LISTENER = Symbol.for('pixelpilot.secret-listener');
+  if (!window[SECRET_MARKS]) {
+    Object.defineProperty(window, SECRET_MARKS, {value: new Set(), enumerable: false});
+  }
+  const marks = window[SECRET_MARKS];
+  const mark = (el) => {
+    if (!el || el.nodeType !== 1 || el === el.ownerDocument.documentElement) return;
+    if (el.tagName === 'BODY' && !el.isContentEditable) return;  // nothing has the focus
+    marks.add(el);
+    if (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') el.setAttribute('autocomplete', 'off');
+  };
+"""
+    + _DEEP_FOCUS
+    + r"""
+  mark(deepFocus().el);
+  const docs = [document];
+  for (let i = 0; i < docs.length && i < 64; i++) {
+    for (const frame of docs[i].querySelectorAll('iframe, frame')) {
+      try { if (frame.contentDocument) docs.push(frame.contentDocument); } catch (e) {}
+    }
+  }
+  const previous = window[LISTENER];
+  if (previous) {
+    for (const doc of previous.docs) {
+      for (const type of ['input', 'keydown']) doc.removeEventListener(type, previous.on, true);
+    }
+    window[LISTENER] = null;
+  }
+  if (!start) return marks.size;
+  const on = (event) => mark(event.composedPath ? event.composedPath()[0] : event.target);
+  for (const doc of docs) {
+    for (const type of ['input', 'keydown']) doc.addEventListener(type, on, true);
+  }
+  Object.defineProperty(window, LISTENER, {value: {on, docs}, writable: true,
+    configurable: true, enumerable: false});
+  return marks.size;
+}
+"""
+)
+
+# Boxes (screenshot pixels) of the marked fields that show something now: connected,
+# rendered, not empty (for inputs only the length of the value is looked at, never the
+# value). A frame's box is clipped to the frame.
+SECRET_BOXES = r"""
+([dpr]) => {
+  const marks = window[Symbol.for('pixelpilot.secret-fields')];
+  if (!marks) return [];
+  const boxes = [];
+  for (const el of marks) {
+    if (!el.isConnected) continue;
+    const win = el.ownerDocument.defaultView;
+    if (!win) continue;
+    const field = el.tagName === 'INPUT' || el.tagName === 'TEXTAREA';
+    const frame = el.tagName === 'IFRAME' || el.tagName === 'FRAME';
+    const empty = field ? el.value.length === 0 : !frame && (el.textContent || '').length === 0;
+    if (empty) continue;
+    if (el.checkVisibility && !el.checkVisibility({visibilityProperty: true})) continue;
+    const r = el.getBoundingClientRect();
+    let [x1, y1, x2, y2] = [r.left, r.top, r.right, r.bottom];
+    for (let w = win; w !== window && w; w = w.parent) {
+      const host = w.frameElement;
+      if (!host) break;
+      const f = host.getBoundingClientRect();
+      const dx = f.left + host.clientLeft, dy = f.top + host.clientTop;
+      x1 = Math.max(x1 + dx, f.left); y1 = Math.max(y1 + dy, f.top);
+      x2 = Math.min(x2 + dx, f.right); y2 = Math.min(y2 + dy, f.bottom);
+    }
+    if (x2 > x1 && y2 > y1) boxes.push([x1 * dpr, y1 * dpr, x2 * dpr, y2 * dpr]);
+  }
+  return boxes;
 }
 """
 
 # A cheap summary of what the page shows; equal twice in a row (a frame apart) = settled.
+# A page that never paints again (it navigated itself away while loading and that
+# navigation was blocked) gives no frame: after 200 ms it is marked "no-frame".
 SIGNATURE = r"""
 async () => {
-  await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+  const painted = await new Promise((done) => {
+    requestAnimationFrame(() => requestAnimationFrame(() => done(true)));
+    setTimeout(() => done(false), 200);
+  });
   const d = document.documentElement;
   const body = document.body;
-  return [location.href, scrollX, scrollY, d ? d.scrollHeight : 0, d ? d.scrollWidth : 0,
+  return [painted ? 'frame' : 'no-frame', location.href, scrollX, scrollY,
+    d ? d.scrollHeight : 0, d ? d.scrollWidth : 0,
     document.getElementsByTagName('*').length, body ? body.innerText.length : 0,
     document.activeElement ? document.activeElement.tagName : '', document.readyState].join('|');
 }
@@ -60,3 +212,6 @@ SCROLL_STATE = r"""
   return out.join(',');
 }
 """
+
+# Resolves once Chromium draws the next frame of the page.
+FRAME = "() => new Promise((done) => requestAnimationFrame(() => done(true)))"

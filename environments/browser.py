@@ -8,21 +8,24 @@ mouse takes. After each action the page must settle: no request in flight and th
 layout unchanged for a short window, bounded by a timeout, instead of a fixed sleep.
 Debian's Chromium is launched by default; `playwright install` is never needed.
 
-A `DomainPolicy` is enforced here, in the controller, not in the prompt: every document
-request (typed navigation, link click, form post, frame, new tab) passes a route handler
-that aborts it before it is sent when the policy refuses its URL. Playwright never shows
-redirects to route handlers, so each page also gets a CDP Fetch interceptor for
-documents that fails a redirect to a refused URL before it is sent. A new tab's first
-request comes before its page exists (no interceptor yet): the route handler fetches it
-itself to see where it redirects, and a new tab that still lands outside the policy is
-closed. Subresources (images, scripts, fonts, XHR) of allowed pages are not checked:
-the policy decides which sites the agent sees and acts on, and pages need their CDNs.
+Pages are hostile input. Every wait is bounded: Playwright's `page.evaluate` has no
+timeout and waits forever on a promise that never settles (a page that navigates
+itself away while we measure it never paints again) or on a renderer stuck in a loop,
+so script runs through `page.wait_for_function`, whose timeout the Playwright server
+keeps; navigations wait for their commit and then for the document by polling, since
+Playwright's own load-state wait never ends when the page's script replaced the
+navigation. A model may open only http(s) and about:blank (`domains.navigate_refusal`).
+Playwright's errors never leave the controller: a page that closed itself is replaced
+by one still open, a dead browser or a crashed renderer is a `ControllerError`, and the
+rest is an `ActionFailed` the model reads. A `DomainPolicy` is enforced here, in the
+controller, not in the prompt (see `_enforce.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import shutil
 import time
 from pathlib import Path
@@ -44,10 +47,12 @@ from pixelpilot.tools import (
     Wait,
 )
 
-from ._browser_js import ELEMENT_AT, SCROLL_STATE, SIGNATURE
+from ._browser_js import ELEMENT_AT, FRAME, SCROLL_STATE, SIGNATURE
 from ._capture import capture, capture_session
+from ._enforce import DomainEnforcement
+from ._secret_fields import SecretFields
 from .base import ActionFailed, ControllerError, ElementInfo, Environment, Observation
-from .domains import DomainPolicy, redirect_target, short
+from .domains import DomainPolicy, navigate_refusal, short
 
 CHROMIUM_ARGS = [
     "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -63,10 +68,11 @@ _KEYS = {
     "contextmenu": "ContextMenu",
 }  # fmt: skip
 _WHEEL_PX = 100  # CSS pixels per wheel notch, as Chromium scrolls for one notch
-_CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection closed")
-_DOCUMENTS = {
-    "patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]
-}
+_CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection closed",
+           "crashed")  # fmt: skip
+_LOAD_S = 30.0  # how long a navigation may take to commit, and its document to load
+_READY = "() => document.readyState !== 'loading'"
+_TITLE = "() => String(document.title)"
 
 
 def find_chromium() -> str:
@@ -85,7 +91,25 @@ def playwright_key(name: str) -> str:
     return _KEYS.get(name, name.upper() if len(name) > 1 and name.startswith("f") else name)
 
 
-class BrowserEnvironment(Environment):
+def evaluate(page: Any, script: str, arg: Any = None, *, timeout_s: float) -> Any:
+    """`page.evaluate(script, arg)` (a function, async or not, of one argument) that
+    gives up after `timeout_s` with Playwright's TimeoutError, even when the page never
+    answers. The value travels as a JSON string: a primitive, which the Playwright
+    server keeps, so reading it asks the page nothing more."""
+    wrapped = f"async (arg) => JSON.stringify([await ({script})(arg)])"
+    handle = page.wait_for_function(wrapped, arg=arg, timeout=timeout_s * 1000, polling=50)
+    try:
+        text = handle.json_value()
+    finally:
+        with contextlib.suppress(Exception):
+            handle.dispose()
+    try:
+        return json.loads(text)[0]
+    except (TypeError, ValueError, IndexError, KeyError):  # a page that replaced JSON.stringify
+        return None
+
+
+class BrowserEnvironment(SecretFields, DomainEnforcement, Environment):
     """One Playwright browser context; follows new tabs and popups; keeps to `domains`."""
 
     def __init__(
@@ -113,20 +137,22 @@ class BrowserEnvironment(Environment):
         self._seen: ScreenFrame | None = None
         self._pages_before = 0
         self._sessions: dict[Any, Any] = {}  # page -> CDP session used for screenshots
-        self._domains: DomainPolicy | None = None
-        self._redirect_guards: dict[Any, Any] = {}  # page -> CDP session checking redirects
-        self._blocked: list[str] = []  # what the policy stopped, for the next result's note
-        self._tabs_refused = 0  # new tabs aborted in this action, left as error pages
+        self._reset_policy_state()
+        self._crashed: set[Any] = set()  # pages whose renderer died
+        self._no_frame = False  # the last settle saw the page draw no frame
         self._tabs_announced = self._tabs_arrived = 0  # this action's tabs: told of, came
         self._announcers: dict[Any, Any] = {}  # page -> CDP session telling of new tabs
         self._playwright = sync_playwright().start()
+        strict = domains is not None and domains.strict
         try:
             self._browser, self.context = self._open(
-                executable_path, headless, user_data_dir, cdp_url, ws_endpoint
+                executable_path, headless, user_data_dir, cdp_url, ws_endpoint, strict
             )
-        except Exception:
+        except BaseException as error:
             self._playwright.stop()
-            raise
+            if isinstance(error, ControllerError) or not isinstance(error, Exception):
+                raise
+            raise ControllerError(f"cannot start or reach the browser: {error}") from error
         self.context.on("page", self._watch)
         for page in self.context.pages:
             self._watch(page)
@@ -139,16 +165,18 @@ class BrowserEnvironment(Environment):
             except ActionFailed as failure:  # a refused or unreachable start page
                 self.close()
                 raise ControllerError(f"cannot open the start page: {failure}") from None
-            except Exception:
+            except BaseException:
                 self.close()
                 raise
 
     def _open(
-        self, executable_path, headless, user_data_dir, cdp_url, ws_endpoint
+        self, executable_path, headless, user_data_dir, cdp_url, ws_endpoint, strict
     ) -> tuple[Any, Any]:
         chromium = self._playwright.chromium
         options = {"viewport": {"width": self.viewport[0], "height": self.viewport[1]},
                    "device_scale_factor": self.dpr}  # fmt: skip
+        if strict:  # a service worker's own fetches would pass the route handler unseen
+            options["service_workers"] = "block"
         if cdp_url or ws_endpoint:  # a running browser: this environment gets a new context
             connect = chromium.connect_over_cdp if cdp_url else chromium.connect
             browser = connect(cdp_url or ws_endpoint)
@@ -167,8 +195,8 @@ class BrowserEnvironment(Environment):
         page.on("requestfinished", lambda _: self._count(-1))
         page.on("requestfailed", lambda _: self._count(-1))
         page.on("close", self._forget)
-        if self._domains is not None:
-            self._guard_redirects(page)
+        page.on("crash", self._on_crash)
+        self._guard_redirects(page)
         self._announce_tabs(page)
 
     def _announce_tabs(self, page: Any) -> None:
@@ -183,6 +211,9 @@ class BrowserEnvironment(Environment):
             return
         self._announcers[page] = session
 
+    def _on_crash(self, page: Any) -> None:
+        self._crashed.add(page)
+
     def _count_tab(self) -> None:
         self._tabs_announced += 1
 
@@ -190,6 +221,7 @@ class BrowserEnvironment(Environment):
         self._sessions.pop(page, None)
         self._announcers.pop(page, None)
         self._redirect_guards.pop(page, None)
+        self._crashed.discard(page)
 
     def _count(self, step: int) -> None:
         self._inflight = max(0, self._inflight + step)
@@ -200,26 +232,37 @@ class BrowserEnvironment(Environment):
     ) -> Observation:
         url = (options or {}).get("url", self._start_url)
         if url:
-            self._goto(url)
+            notes: list[str] = []
+            self._guard(lambda: (self._goto(url), self._settle_page(notes), self._redraw(notes)))
+            self._policy_notes()  # nobody to tell: the observation shows where it is
         return self.observe()
 
     def observe(self) -> Observation:
         from PIL import Image
 
+        self._guard(self._live_page)
         png = self._guard(self._capture)
         image = Image.open(io.BytesIO(png))
         image.load()
         self._seen = ScreenFrame(width=image.width, height=image.height, scale=self.dpr)
+        try:
+            title = self._js(_TITLE)
+        except ActionFailed:  # a page busy elsewhere: the picture is what counts
+            title = None
+        image = image.convert("RGB") if image.mode != "RGB" else image
         return Observation(
-            image=image.convert("RGB") if image.mode != "RGB" else image,
+            image=self._mask_secret_fields(image),  # a field holding a secret: painted over
             frame=self._seen,
             url=self.page.url,
-            title=self._guard(self.page.title),
+            title=title if isinstance(title, str) else None,
         )
 
     def _capture(self) -> bytes:
         """PNG of the viewport at the device pixel ratio, over CDP (see `_capture.py`),
-        or by Playwright's own screenshot where there is no CDP."""
+        or by Playwright's own screenshot where there is no CDP. The page must answer
+        a script first: Chromium's screenshot waits forever for a renderer stuck in a
+        loop, and one that draws no frame at all."""
+        self._drawing()
         if self.page not in self._sessions:
             size = self.page.viewport_size or {
                 "width": self.viewport[0],
@@ -238,11 +281,14 @@ class BrowserEnvironment(Environment):
     def _perform(self, action: Action) -> tuple[ElementInfo | None, str | None]:
         self._pages_before = len(self.context.pages)
         self._tabs_announced = self._tabs_arrived = 0
+        self._guard(self._live_page)
         element = self._element(action)
         return element, self._guard(lambda: self._dispatch(action))
 
     def _dispatch(self, action: Action) -> str | None:
         mouse = self.page.mouse
+        if not isinstance(action, Navigate | GoBack | Wait):
+            self._js("() => 1")  # input events wait for a renderer that may never answer
         if isinstance(action, Click):
             self._move(action.point.x, action.point.y)
             for count in range(1, action.clicks + 1):  # real double clicks carry detail 1, 2
@@ -265,10 +311,13 @@ class BrowserEnvironment(Environment):
         elif isinstance(action, Key):
             self.page.keyboard.press("+".join(playwright_key(k) for k in action.keys))
         elif isinstance(action, Navigate):
+            if (refused := navigate_refusal(action.url)) is not None:
+                raise ActionFailed(f"Navigation to {short(action.url)} was refused: {refused}.")
             self._goto(action.url)
         elif isinstance(action, GoBack):
-            if self.page.go_back(wait_until="domcontentloaded") is None:
+            if self.page.go_back(wait_until="commit", timeout=_LOAD_S * 1000) is None:
                 raise ActionFailed("There is no previous page to go back to.")
+            self._loaded()
         elif isinstance(action, Wait):
             self.page.wait_for_timeout(action.seconds * 1000)
         return None
@@ -280,7 +329,7 @@ class BrowserEnvironment(Environment):
     def _scroll(self, action: Scroll) -> str | None:
         x, y = (action.point.x, action.point.y) if action.point else self._pointer
         self._move(x, y)
-        before = self.page.evaluate(SCROLL_STATE, [x, y])
+        before = self._js(SCROLL_STATE, [x, y])
         distance = action.amount * _WHEEL_PX
         dx = {"left": -distance, "right": distance}.get(action.direction, 0)
         dy = {"up": -distance, "down": distance}.get(action.direction, 0)
@@ -288,7 +337,7 @@ class BrowserEnvironment(Environment):
         deadline = time.monotonic() + 0.5  # wheel scrolling is asynchronous: wait for it
         while time.monotonic() < deadline:
             self.page.wait_for_timeout(20)
-            if self.page.evaluate(SCROLL_STATE, [x, y]) != before:
+            if self._js(SCROLL_STATE, [x, y]) != before:
                 return None
         return (
             f"Scrolling {action.direction} moved nothing here: the content is at its end "
@@ -296,142 +345,137 @@ class BrowserEnvironment(Environment):
         )
 
     def _goto(self, url: str) -> None:
+        """Open `url` (the domain policy first); wait for the commit, then for the
+        document, `_LOAD_S` at most in all."""
         from playwright.sync_api import Error
 
         if self._domains is not None and not self._domains.permits(url):
             raise ActionFailed(self._domains.explain(url))  # before any request is made
+        started = time.monotonic()
         try:
-            self.page.goto(url, wait_until="domcontentloaded", timeout=30_000)
+            self.page.goto(url, wait_until="commit", timeout=_LOAD_S * 1000)
         except Error as error:
-            if any(s in str(error) for s in _CLOSED):
+            if self._gone(error):
                 raise ControllerError(f"the browser is gone: {error}") from None
             reason = " ".join(self._blocked) or str(error).splitlines()[0]
             self._blocked.clear()
-            raise ActionFailed(f"Could not open {url}: {reason}") from None
+            raise ActionFailed(f"Could not open {short(url)}: {reason}") from None
+        self._loaded(_LOAD_S - (time.monotonic() - started))
 
-    # -- the domain policy ---------------------------------------------------------
-    def set_domains(self, policy: DomainPolicy | None) -> None:
-        """Enforce `policy` from now on, in every tab; None (or empty lists) lifts it."""
-        policy = policy if policy is not None and policy.restricts else None
-        if policy is not None and self._domains is None:
-            self._guard(lambda: self.context.route("**/*", self._route))
-        elif policy is None and self._domains is not None:
-            self._guard(lambda: self.context.unroute("**/*", self._route))
-            for session in self._redirect_guards.values():
-                with contextlib.suppress(Exception):  # its page may be gone already
-                    session.detach()
-            self._redirect_guards.clear()
-        self._domains = policy
-        for page in self.context.pages if policy is not None else ():
-            self._guard_redirects(page)
-
-    def _guard_redirects(self, page: Any) -> None:
-        """A CDP Fetch interceptor for the page's documents: Playwright continues
-        redirects without asking the route handler, this one sees every hop."""
-        if page in self._redirect_guards or page.is_closed():
-            return
-        try:
-            session = self.context.new_cdp_session(page)
-            session.on("Fetch.requestPaused", lambda event: self._paused(session, event))
-            session.send("Fetch.enable", _DOCUMENTS)
-        except Exception:  # no CDP here: the route handler checks the first redirect
-            return
-        self._redirect_guards[page] = session
-
-    def _paused(self, session: Any, event: dict[str, Any]) -> None:
-        url, policy = event["request"]["url"], self._domains
-        params: dict[str, Any] = {"requestId": event["requestId"]}
-        command = "Fetch.continueRequest"  # first hops are the route handler's business
-        if event.get("redirectedRequestId") and policy and not policy.permits(url):
-            self._blocked.append(f"A redirect to {short(url)} was blocked: {policy.reason(url)}.")
-            command, params["errorReason"] = "Fetch.failRequest", "Aborted"
-        with contextlib.suppress(Exception):  # the page closed meanwhile
-            session.send(command, params)
-
-    def _route(self, route: Any, request: Any) -> None:
-        """Every request while a policy is set: documents to refused URLs are aborted
-        before they are sent; subresources pass."""
+    def _loaded(self, timeout_s: float = _LOAD_S) -> None:
+        """Until the document has been parsed (DOMContentLoaded), at most `timeout_s`; a
+        page still loading then is shown as it is. Polled in the page: Playwright's
+        load-state wait never ends when the page's script replaced the navigation."""
         from playwright.sync_api import Error
 
-        policy = self._domains
-        if policy is None or not request.is_navigation_request():
-            return route.fallback()
         try:
-            page = request.frame.page
-        except Error:  # a new tab's first request comes before its frame exists
-            page = None
-        if not policy.permits(request.url):
-            return self._refuse(route, request.url, policy.reason(request.url), page, "navigation")
-        if page in self._redirect_guards or not request.url.startswith(("http:", "https:")):
-            return route.fallback()
-        try:  # no interceptor on this page yet: fetch here to see where it redirects
-            response = route.fetch(max_redirects=0)
-        except Error:
-            return route.fallback()  # let Chromium try and show the real error
-        target = redirect_target(request.url, response.status, response.headers)
-        if target is not None and not policy.permits(target):
-            return self._refuse(route, target, policy.reason(target), page, "redirect")
-        return route.fulfill(response=response)
-
-    def _refuse(self, route: Any, url: str, reason: str | None, page: Any, kind: str) -> None:
-        if page is None:  # a new tab: its error page is closed in _settle
-            self._tabs_refused += 1
-            self._blocked.append(f"A new tab to {short(url)} was blocked and closed: {reason}.")
-            return route.abort("blockedbyclient")
-        self._blocked.append(f"A {kind} to {short(url)} was blocked: {reason}.")
-        return route.abort("aborted")  # keeps the page where it was, with no error page
-
-    def _keep_tab(self, page: Any) -> bool:
-        """Whether to follow a new tab; one the policy refused is closed instead."""
-        policy, url = self._domains, page.url
-        refused = url.startswith("chrome-error:") and self._tabs_refused > 0
-        if policy is None or (policy.permits(url) and not refused):
-            return True
-        if not refused:  # it got there through redirects after its first hop
-            self._blocked.append(
-                f"A new tab reached {short(url)} and was closed: {policy.reason(url)}."
-            )
-        with contextlib.suppress(Exception):
-            page.close()
-        return False
+            self.page.wait_for_function(_READY, timeout=max(0.1, timeout_s) * 1000, polling=50)
+        except Error as error:
+            if self._gone(error):
+                raise
 
     def _element(self, action: Action) -> ElementInfo | None:
         point = next(iter(action.points().values()), None)
         if point is None or point.space is not Space.SCREEN:
             return None
         try:
-            found = self.page.evaluate(ELEMENT_AT, [point.x, point.y, self.dpr])
-        except Exception:  # a page mid-navigation has no DOM to ask; the action still runs
+            found = self._js(ELEMENT_AT, [point.x, point.y, self.dpr])
+        except ActionFailed:  # a page mid-navigation has no DOM to ask; the action still runs
             return None
-        if not found:
+        if not isinstance(found, dict) or "bbox" not in found:
             return None
         x1, y1, x2, y2 = found.pop("bbox")
-        return ElementInfo(**found, bbox=Box.from_corners(x1, y1, x2, y2, Space.SCREENSHOT_PX))
+        try:
+            return ElementInfo(**found, bbox=Box.from_corners(x1, y1, x2, y2, Space.SCREENSHOT_PX))
+        except (TypeError, ValueError):  # a page that rewrote the DOM's own methods
+            return None
+
+    def _js(self, script: str, arg: Any = None, timeout_s: float | None = None) -> Any:
+        """`evaluate` in the shown page, bounded by `settle_timeout_s`: a page that does
+        not answer in time is an ActionFailed, a dead browser a ControllerError."""
+        timeout = self.settle_timeout_s if timeout_s is None else timeout_s
+        return self._guard(lambda: evaluate(self.page, script, arg, timeout_s=timeout))
+
+    def _drawing(self) -> None:
+        """Raise ControllerError unless the page answers script and draws frames."""
+        try:
+            self._js(FRAME)
+            return
+        except ActionFailed:
+            pass
+        try:
+            self._js("() => 1", timeout_s=0.5)
+        except ActionFailed:
+            raise ControllerError(
+                f"the page does not answer: its script has not yielded for "
+                f"{self.settle_timeout_s:g} s ({short(self.page.url)})"
+            ) from None
+        raise ControllerError(
+            f"the page draws nothing: Chromium made no frame of it in "
+            f"{self.settle_timeout_s:g} s ({short(self.page.url)})"
+        )
+
+    def _redraw(self, notes: list[str]) -> None:
+        """A page that stopped drawing (Chromium makes no frame of a document whose
+        script navigated it away while it loaded, when that navigation was blocked)
+        can never be seen again: it gives way to about:blank, and the model is told."""
+        if not self._no_frame:
+            return
+        self._no_frame = False
+        try:
+            self._js(FRAME)
+            return
+        except ActionFailed:
+            url = self.page.url
+        self.page.goto("about:blank", wait_until="commit", timeout=_LOAD_S * 1000)
+        notes.append(
+            f"The page {short(url)} stopped drawing (its own script navigated it away while "
+            "it loaded, and that navigation did not happen) and was replaced by about:blank."
+        )
 
     def _settle(self) -> str | None:
         """Settle the page, then follow a tab or popup the action opened (its page event
         arrives while settling) or leave a page that closed itself; close new tabs the
-        domain policy refused and say what it blocked."""
-        self._settle_page()
+        domain policy refused and say what it blocked. Playwright errors become ours."""
+        notes: list[str] = []
+        self._guard(lambda: self._settle_and_follow(notes))
+        notes += self._policy_notes()
+        return "\n".join(notes) or None
+
+    def _settle_and_follow(self, notes: list[str]) -> None:
+        self._settle_page(notes)
+        self._redraw(notes)
         self._await_tabs()
-        notes = []
-        if self.page.is_closed() and self.context.pages:
-            self.page = self.context.pages[-1]
-            notes.append(f"The page closed itself; now showing {self.page.url}")
+        self._live_page(notes)
         opened = [p for p in self.context.pages[self._pages_before :] if self._keep_tab(p)]
+        opened = [p for p in opened if not p.is_closed()]
         if opened and opened[-1] is not self.page:
             shown, self.page = self.page, opened[-1]
-            self._guard(lambda: self.page.wait_for_load_state("domcontentloaded"))
-            self._settle_page()
-            if self._keep_tab(self.page):  # it may have redirected away while it loaded
+            self._loaded(self.settle_timeout_s)
+            self._settle_page(notes)
+            self._redraw(notes)
+            if self.page.is_closed():  # a popup that closed itself at once
+                self.page = shown
+                self._live_page(notes)
+            elif self._keep_tab(self.page):  # it may have redirected away while it loaded
                 notes.append(f"A new tab opened and is now shown: {self.page.url}")
             else:
                 alive = [p for p in (shown, *self.context.pages[::-1]) if not p.is_closed()]
                 self.page = alive[0] if alive else shown
-        notes += self._blocked
-        self._blocked.clear()
-        self._tabs_refused = 0
-        return "\n".join(notes) or None
+                self._live_page(notes)
+
+    def _live_page(self, notes: list[str] | None = None) -> None:
+        """Make sure the shown page is open and its renderer alive: a page that closed
+        itself gives way to the newest open one (a blank one if none is left); a crashed
+        renderer is a ControllerError."""
+        if self.page in self._crashed:
+            raise ControllerError(f"the page's renderer crashed ({short(self.page.url)})")
+        if not self.page.is_closed():
+            return
+        alive = [p for p in self.context.pages if not p.is_closed()]
+        self.page = alive[-1] if alive else self.context.new_page()
+        if notes is not None:
+            notes.append(f"The page closed itself; now showing {self.page.url}")
 
     def _await_tabs(self) -> None:
         """Until every tab Chromium announced has reached the context, at most
@@ -443,33 +487,57 @@ class BrowserEnvironment(Environment):
                 return
             open_pages[0].wait_for_timeout(15)  # lets Playwright deliver its events
 
-    def _settle_page(self) -> None:
+    def _settle_page(self, notes: list[str]) -> None:
         """Until no request is in flight and the page looks the same a frame apart for
-        `quiet_s`, at most `settle_timeout_s`."""
+        `quiet_s`, at most `settle_timeout_s`; every look at the page is bounded too."""
+        from playwright.sync_api import Error
+
         deadline = time.monotonic() + self.settle_timeout_s
         last, quiet_since = None, time.monotonic()
-        while time.monotonic() < deadline:
+        while (now := time.monotonic()) < deadline:
+            self._live_page(notes)
             try:
-                signature = self.page.evaluate(SIGNATURE)
-            except Exception:  # navigating: the old document is gone, the new one not ready
+                signature = evaluate(self.page, SIGNATURE, timeout_s=max(0.05, deadline - now))
+            except Error as error:  # navigating: the old document is gone, the new not ready
+                if self._gone(error):
+                    raise
                 signature = None
-                self.page.wait_for_timeout(20)
             now = time.monotonic()
+            self._no_frame = isinstance(signature, str) and signature.startswith("no-frame")
             if signature is None or signature != last or self._inflight > 0:
                 last, quiet_since = signature, now
             elif now - quiet_since >= self.quiet_s:
                 return
-            self.page.wait_for_timeout(15)
+            with contextlib.suppress(Error):  # the page closed itself: the loop sees it
+                self.page.wait_for_timeout(15)
+
+    def _gone(self, error: Exception) -> bool:
+        """Whether a Playwright error means the browser (or the page's renderer) is
+        gone, not just a page that closed itself while others remain."""
+        text = str(error)
+        if "crashed" in text or self.page in self._crashed:
+            return True
+        if not any(s in text for s in _CLOSED) and type(error).__name__ != "TargetClosedError":
+            return False
+        if self._browser is not None and not self._browser.is_connected():
+            return True
+        return not self.page.is_closed() or not any(not p.is_closed() for p in self.context.pages)
 
     def _guard(self, call: Any) -> Any:
-        """Run a Playwright call; a closed browser becomes a ControllerError."""
+        """Run Playwright calls; a closed browser or a crashed page becomes a
+        ControllerError, any other Playwright error an ActionFailed for the model."""
         from playwright.sync_api import Error
 
         try:
             return call()
         except Error as error:
-            if any(s in str(error) for s in _CLOSED):
+            if self._gone(error):
                 raise ControllerError(f"the browser is gone: {error}") from None
+            if type(error).__name__ == "TimeoutError":
+                raise ActionFailed(
+                    f"The page did not answer within {self.settle_timeout_s:g} s "
+                    f"({str(error).splitlines()[0]})."
+                ) from None
             raise ActionFailed(str(error).splitlines()[0]) from None
 
     def _close(self) -> None:

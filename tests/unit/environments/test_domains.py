@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pixelpilot.environments.domains import DomainPolicy, redirect_target
+from pixelpilot.environments.domains import DomainPolicy, navigate_refusal, redirect_target
 
 
 @pytest.mark.parametrize(
@@ -79,12 +79,60 @@ def test_local_urls_that_fetch_nothing_are_always_allowed(url: str) -> None:
     assert DomainPolicy(allow=("example.com",), deny=("x.test",)).permits(url)
 
 
-@pytest.mark.parametrize(
-    "url", ["file:///etc/passwd", "chrome://settings", "ftp-ish:thing", "example.com"]
-)
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "chrome://settings", "ftp-ish:thing"])
 def test_file_and_other_schemes_only_without_an_allowlist(url: str) -> None:
     assert not DomainPolicy(allow=("example.com",)).permits(url)
     assert DomainPolicy(deny=("evil.test",)).permits(url)
+
+
+@pytest.mark.parametrize("url", ["example.com", "http://a b.test/", "http://x:99999/", "http://"])
+def test_what_is_not_a_url_is_refused_by_any_policy(url: str) -> None:
+    assert DomainPolicy(deny=("evil.test",)).reason(url) == "it is not a valid URL"
+    assert DomainPolicy().permits(url)  # no lists: nothing to decide
+
+
+def test_the_host_is_the_one_the_whatwg_parser_sees() -> None:
+    """urllib reads `example.org\\@127.0.0.1` as user info and host 127.0.0.1; a browser
+    treats the backslash as a slash, so the host is example.org (issue 14.6)."""
+    local = DomainPolicy(allow=("127.0.0.1:8001",))
+    assert not local.permits("http://example.org\\@127.0.0.1:8001/")
+    assert local.reason("http://example.org\\@127.0.0.1:8001/") == (
+        "example.org is not in the allowed domains (127.0.0.1:8001)"
+    )
+    for same in ("http://2130706433:8001/", "http://0x7f.1:8001/", "http://127.1:8001/",
+                 "http://%31%32%37.0.0.1:8001/", "HTTP://127.0.0.1:8001/x", "http:127.0.0.1:8001",
+                 " http://127.0.0.1:8001/ ", "http://user:pw@127.0.0.1:8001/"):  # fmt: skip
+        assert local.permits(same), same
+    assert not DomainPolicy(deny=("127.0.0.1",)).permits("http://0177.0.0.1/")  # octal
+    assert not DomainPolicy(allow=("example.com",)).permits("http://exa\tmple.com.evil.test/")
+
+
+def test_a_default_port_in_a_pattern_is_still_that_port() -> None:
+    http = DomainPolicy(allow=("example.com:80",))
+    assert http.permits("http://example.com/") and not http.permits("http://example.com:81/")
+    assert not http.permits("https://example.com/")
+    assert DomainPolicy(allow=("[::1]:8001",)).permits("http://[0:0::1]:8001/")
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("https://example.com/", None),
+        ("http://127.0.0.1:8000/x", None),
+        ("about:blank", None),
+        ("javascript:void(document.title='pwned')", "javascript: URLs cannot be opened"),
+        ("JavaScript:alert(1)", "javascript: URLs cannot be opened"),
+        ("file:///etc/hostname", "file: URLs cannot be opened"),
+        ("chrome://settings", "chrome: URLs cannot be opened"),
+        ("data:text/html,<script>alert(1)</script>", "data: URLs cannot be opened"),
+        ("view-source:https://example.com/", "view-source: URLs cannot be opened"),
+        ("about:srcdoc", "about: URLs cannot be opened"),
+        ("example.com", "it is not a valid URL"),
+    ],
+)
+def test_a_model_may_navigate_only_to_http_and_about_blank(url: str, refused: str | None) -> None:
+    reason = navigate_refusal(url)
+    assert (reason is None) if refused is None else reason.startswith(refused)
 
 
 def test_view_source_is_judged_by_the_page_it_shows() -> None:
