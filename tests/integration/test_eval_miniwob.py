@@ -222,7 +222,8 @@ def test_eval_miniwob_usage_errors_exit_2(capsys) -> None:
     assert main(["eval", "miniwob", "click-button", "--backend", "openai"]) == 2  # no --base-url
 
 
-def test_no_browser_to_share_exits_3_and_says_so(capsys, monkeypatch, tmp_path) -> None:
+def test_no_browser_to_share_exits_as_a_broken_environment(capsys, monkeypatch, tmp_path) -> None:
+    from pixelpilot.agent.commands import EXIT
     from pixelpilot.cli import main
     from pixelpilot.environments import ControllerError, shared
 
@@ -232,7 +233,7 @@ def test_no_browser_to_share_exits_3_and_says_so(capsys, monkeypatch, tmp_path) 
     monkeypatch.setattr(shared, "find_chromium", no_chromium)
     argv = ["eval", "miniwob", "click-button", "--backend", "oracle", "--shared-browser",
             "--seeds", "1", "--out", str(tmp_path)]  # fmt: skip
-    assert main(argv) == 3
+    assert main(argv) == EXIT["controller"] == 6  # agent/commands.py: the environment broke
     assert "no Chromium found" in capsys.readouterr().err
 
 
