@@ -8,6 +8,7 @@ an environment is built.
 from .locate_cache import LocateCache
 from .loop import Agent, AgentConfig, AgentStep, RunResult, run_batch
 from .pilot import Pilot, PilotConfig
+from .pilot_async import AsyncPilot
 from .pilot_types import (
     ActionRefused,
     ExpectationFailed,
@@ -27,6 +28,7 @@ __all__ = [
     "Agent",
     "AgentConfig",
     "AgentStep",
+    "AsyncPilot",
     "Decision",
     "ExpectationFailed",
     "LocateCache",

@@ -253,3 +253,24 @@ def test_zoom_on_a_3840x2160_page(browser, tmp_path, dialect) -> None:  # noqa: 
     box = dom_box(env, "#tiny")
     assert located.how == "zoom" and inside(located.point, box) and grounder.calls == 2
     assert ("click", "tiny") in [(e["kind"], e["id"]) for e in events(env)]
+
+
+def test_async_pilot_runs_the_verbs_on_the_environments_thread(pages_url, tmp_path) -> None:  # noqa: F811
+    import asyncio
+
+    from pixelpilot.agent import AsyncPilot
+    from pixelpilot.environments import open_browser_async
+
+    async def script() -> tuple:
+        environment = await open_browser_async(f"{pages_url}/pilot.html")
+        grounder = dom_grounder(environment.env, "uitars", TARGETS)
+        async with await AsyncPilot.open(environment, grounder, dialect="uitars",
+                                         record=None, cache_dir=tmp_path) as pilot:  # fmt: skip
+            await pilot.click("the Buy now button")
+            await pilot.type("the Email field", "async@example.com")
+            return (await environment.run(events),
+                    await environment.run(lambda env: env.page.input_value("#email")))  # fmt: skip
+
+    seen, value = asyncio.run(script())
+    assert ("click", "buy") in [(e["kind"], e["id"]) for e in seen]
+    assert value == "async@example.com"
