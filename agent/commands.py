@@ -369,7 +369,7 @@ def _environment(args: argparse.Namespace, domains: Any) -> Any:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay a run; a missing, empty or damaged recording is a one-line message that
-    names the file (and line) and exit 2, a browser that cannot start is exit 3."""
+    names the file (and line) and exit 2, a browser that cannot start is exit 6."""
     from pixelpilot.agent.replay import replay_run
     from pixelpilot.agent.trajectory import TrajectoryError
     from pixelpilot.environments import ControllerError
@@ -389,10 +389,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
             )
     except (UsageError, TrajectoryError) as error:
         print(f"pixelpilot replay: {error}", file=sys.stderr)
-        return 2
+        return EXIT["usage"]
     except ControllerError as error:
         print(f"pixelpilot replay: {error}", file=sys.stderr)
-        return EXIT["error"]
+        return EXIT["controller"]
     for line in report.lines:
         print(line)
     return 0 if report.matches else EXIT["failure"]
@@ -410,7 +410,7 @@ def cmd_view(args: argparse.Namespace) -> int:
         report, notes = ensure_derived(Path(args.run_dir))
     except TrajectoryError as error:
         print(f"pixelpilot view: {error}", file=sys.stderr)
-        return 2
+        return EXIT["usage"]
     for note in notes:
         print(f"pixelpilot view: {note}", file=sys.stderr)
     print(report.resolve())

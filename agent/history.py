@@ -6,6 +6,12 @@ the prompt stops growing after max_images + max_text steps. Under a visual-token
 budget, older images are first shrunk (a lower max_pixels) and dropped only when even
 that does not fit, newest kept longest: recent screens matter most, and Qwen2-VL's
 cost is linear in pixels.
+
+Memory is flat too: only the entries a prompt can still use are kept (max_images +
+max_text), and only the newest max_images of them keep their screenshot; older ones
+drop it at once. A screenshot is the biggest thing a step holds (a 1280x720 RGB image is
+2.7 MB, and a decoded PNG keeps its compressed bytes alongside), so a run's memory
+stays the same from step 20 to step 2000.
 """
 
 from __future__ import annotations
@@ -47,7 +53,15 @@ class History:
         self.entries: list[Entry] = []
 
     def add(self, image: Any, reply: str, feedback: str | None = None) -> None:
-        self.entries.append(Entry(image, reply, feedback))
+        """Remember a step; what no later prompt can use is let go here (see the module)."""
+        self.entries.append(Entry(image if self.max_images else None, reply, feedback))
+        del self.entries[: max(0, len(self.entries) - self.max_images - self.max_text)]
+        if len(self.entries) > self.max_images:
+            self.entries[-self.max_images - 1].image = None  # fell out of the image window
+
+    def images(self) -> list[Any]:
+        """The screenshots still held (at most max_images)."""
+        return [e.image for e in self.entries if e.image is not None]
 
     def set_feedback(self, feedback: str | None) -> None:
         if self.entries and feedback:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .trajectory import read_trajectory
+from .trajectory import PARTIAL, paired, read_trajectory
 from .video import annotate, describe_action, first_line, load_screenshot, step_actions
 
 MAX_WIDTH = 1280
@@ -192,16 +192,11 @@ def _actions_html(step: dict[str, Any]) -> str:
     pairs = step.get("actions") or []
     if not pairs:
         return '<p class="muted">No actions.</p>'
-    decisions, results = step.get("decisions") or [], step.get("results") or []
     rows = [
-        _action_row(
-            index,
-            pair,
-            action,
-            decisions[index] if index < len(decisions) else None,
-            results[index] if index < len(results) else None,
+        _action_row(index, pair, action, decision, result)
+        for index, (action, (pair, decision, result)) in enumerate(
+            zip(step_actions(step), paired(step), strict=True)
         )
-        for index, (pair, action) in enumerate(zip(pairs, step_actions(step), strict=True))
     ]
     names = ("#", "Action", "As the model wrote it", "Policy", "Result", "Element", "Action",
              "Settle")  # fmt: skip
@@ -251,21 +246,60 @@ def _step_html(run_dir: Path, step: dict[str, Any], index: int) -> str:
 
 
 def render_report(run_dir: str | Path, *, out_name: str = "report.html") -> Path:
-    """Write `run_dir/out_name` (atomically: temporary name, then rename) and return it."""
+    """Write `run_dir/out_name` (atomically: temporary name, then rename) and return it.
+    Written step by step, so one step's image is in memory at a time, however long the
+    run; text a browser cannot hold as UTF-8 (a lone surrogate) becomes a character
+    reference rather than an error."""
     run_dir = Path(run_dir)
     run = read_trajectory(run_dir)
     task = run["header"].get("task") or run_dir.name
-    body = "".join(_step_html(run_dir, step, i) for i, step in enumerate(run["steps"]))
-    page = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>pixelpilot: {_e(first_line(task))}</title><style>{_STYLE}</style></head>"
-        f"<body><h1>pixelpilot run: {_e(first_line(task))}</h1>{_header_html(run)}"
-        f"{_toc(run['steps'])}{body or '<p class=muted>No steps were recorded.</p>'}"
-        "</body></html>\n"
-    )
-    out, partial = run_dir / out_name, run_dir / f".{out_name}.partial"
-    partial.write_text(page, encoding="utf-8")
+    out, partial = run_dir / out_name, run_dir / f".{out_name}{PARTIAL}"
+    try:
+        with partial.open("w", encoding="utf-8", errors="xmlcharrefreplace") as file:
+            file.write(
+                '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+                f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+                '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                f"<title>pixelpilot: {_e(first_line(task))}</title><style>{_STYLE}</style>"
+                f"</head><body><h1>pixelpilot run: {_e(first_line(task))}</h1>"
+                f"{_header_html(run)}{_toc(run['steps'])}"
+            )
+            for index, step in enumerate(run["steps"]):
+                file.write(_step_html(run_dir, step, index))
+            if not run["steps"]:
+                file.write("<p class=muted>No steps were recorded.</p>")
+            file.write("</body></html>\n")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, out)
     return out
+
+
+def ensure_derived(run_dir: str | Path) -> tuple[Path, list[str]]:
+    """Make a run directory whole again for viewing: remove the `.partial` files a killed
+    process left, and rebuild `run.mp4` (if the run recorded video) and `report.html`
+    when they are missing, from the trajectory and the PNGs. Returns the report's path
+    and one line per thing done or not done (a video that could not be rebuilt is a
+    note, not an error: the report still shows every step). Raises `TrajectoryError`
+    for a run directory that cannot be read."""
+    from .trajectory import clean_partials
+
+    run_dir = Path(run_dir)
+    run = read_trajectory(run_dir)  # first: a missing or damaged run says so, and why
+    notes = [f"removed {p.name}, left by an interrupted write" for p in clean_partials(run_dir)]
+    config = run["header"].get("config") if isinstance(run["header"].get("config"), dict) else {}
+    video = run_dir / "run.mp4"
+    if config.get("video", True) and run["steps"] and not video.exists():
+        try:
+            from .video import render_video
+
+            render_video(run_dir)
+            notes.append(f"rebuilt {video.name} from {len(run['steps'])} screenshots")
+        except Exception as error:  # PyAV missing, a codec refusing: the report still works
+            notes.append(f"could not rebuild {video.name}: {error}")
+    report = run_dir / "report.html"
+    if not report.exists():
+        report = render_report(run_dir)
+        notes.append(f"wrote {report.name}")
+    return report, notes

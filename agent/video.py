@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .trajectory import read_trajectory
+from .trajectory import paired, read_trajectory
 
 Colour = tuple[int, int, int]
 BUTTON_COLOURS: dict[str, Colour] = {
@@ -268,6 +268,24 @@ def _draw_action(
         _cross(draw, anchor, radius * 0.8, unit)
 
 
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: Any, room: float) -> str:
+    """The longest `text[:n] + "..."` (or `text` itself) that fits in `room` pixels; ""
+    when not even "..." fits (a screenshot a few pixels wide). A binary search over n:
+    each try shortens, so it always ends, and in log(len) measurements."""
+    if not text or draw.textlength(text, font=font) <= room:
+        return text
+    low, high = 0, len(text) - 1  # the answer's n lies in [low, high]; n = 0 is "..."
+    if draw.textlength("...", font=font) > room:
+        return ""
+    while low < high:
+        middle = (low + high + 1) // 2
+        if draw.textlength(text[:middle] + "...", font=font) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + "..."
+
+
 def _with_caption(image: Image.Image, lines: list[tuple[str, Colour]]) -> Image.Image:
     """The image with a dark band under it holding the caption lines."""
     width, height = image.size
@@ -275,9 +293,8 @@ def _with_caption(image: Image.Image, lines: list[tuple[str, Colour]]) -> Image.
     out.paste(image, (0, 0))
     draw, size = ImageDraw.Draw(out), font_px(width)
     font, pad = _font(size), size // 2
-    for index, (text, colour) in enumerate(lines):
-        while text and draw.textlength(text, font=font) > width - 2 * pad:
-            text = text[:-4] + "..."  # narrow screenshots: shorten until the line fits
+    for index, (line, colour) in enumerate(lines):
+        text = _fit(draw, line, font, width - 2 * pad)
         draw.text((pad, height + pad + index * round(size * 1.4)), text, fill=colour, font=font)
     return out
 
@@ -288,11 +305,9 @@ def annotate(image: Image.Image, step: dict[str, Any], *, caption: bool = True) 
     first line of the model's text, action summary, errors in red)."""
     canvas = image.convert("RGB")  # always a copy: the caller's image is left alone
     draw = ImageDraw.Draw(canvas)
-    results = step.get("results") or []
-    for index, action in enumerate(step_actions(step)):
+    for action, (_, _, result) in zip(step_actions(step), paired(step), strict=True):
         if action is None:
             continue
-        result = results[index] if index < len(results) else None
         failed = isinstance(result, dict) and not result.get("ok", True)
         _draw_action(draw, action, canvas.size, failed)
     return _with_caption(canvas, caption_lines(step)) if caption else canvas

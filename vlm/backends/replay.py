@@ -30,19 +30,28 @@ class ReplayDivergence(BackendError):
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file; a torn final line (a run killed mid-write) is dropped, a
-    broken line anywhere else is an error."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    """Records of a JSONL file; a torn final line (a run killed mid-write, even inside a
+    multi-byte character) is dropped, a broken line anywhere else is an error naming it.
+    Lines end at "\\n" only: `str.splitlines` would also split inside a record at
+    U+0085, U+2028 or U+2029, which a record may hold if another tool wrote it raw."""
+    lines = path.read_bytes().split(b"\n")
+    while lines and not lines[-1].strip():
+        lines.pop()  # the newline after the last record, and trailing blank lines
     records = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
             if number == len(lines):
                 break
-            raise BackendError(f"{path}:{number} is not valid JSON") from None
+            raise BackendError(f"{path}:{number} is not valid JSON ({error})") from None
+        if not isinstance(record, dict):
+            if number == len(lines):
+                break
+            raise BackendError(f"{path}:{number} is not a JSON object")
+        records.append(record)
     return records
 
 

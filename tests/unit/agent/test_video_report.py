@@ -300,3 +300,54 @@ def test_a_missing_screenshot_becomes_a_placeholder_not_a_crash(tmp_path) -> Non
 
         sizes, _ = _decode(render_video(run_dir))
         assert set(sizes) == {_canvas()} and len(sizes) == len(SIZES)
+
+
+def _call_user_run(tmp_path: Path, click_fails: bool) -> tuple[Path, list]:
+    """A recorded run whose first reply asks the user (answered), presses a key and
+    clicks: the call_user has a decision but no result, so results are one short."""
+    from pixelpilot.agent.loop import Agent, AgentConfig
+    from pixelpilot.environments import FakeEnvironment
+    from pixelpilot.vlm import load_backend
+
+    reply = ("Thought: which one?\nAction: call_user()\n\nhotkey(key='ctrl c')\n\n"
+             "click(start_box='(500,500)')")  # fmt: skip
+    fail = (lambda a: "no button there" if a.action == "click" else None) if click_fails else None
+    env = FakeEnvironment([Image.new("RGB", (320, 240), BACKGROUND)], fail=fail)
+    config = AgentConfig(record=tmp_path, max_steps=2, video=True, report=True)
+    agent = Agent(load_backend("scripted", replies=[reply, "Action: finished()"]), env,
+                  dialect="uitars", config=config, on_call_user=lambda q: "the first")  # fmt: skip
+    steps = list(agent.stream("task"))
+    return agent.result.trajectory_dir, steps
+
+
+def _result_cells(page: str, step: int) -> list[str]:
+    """The Result column of each action row of one step in report.html."""
+    section = page.split(f'id="step-{step}"')[1].split("</section>")[0]
+    rows = re.findall(r"<tr><td>\d+</td>(.*?)</tr>", section)
+    return [re.findall(r"<td>(.*?)</td>", row)[3] for row in rows]
+
+
+def test_an_answered_call_user_keeps_each_result_with_its_action(tmp_path, capsys) -> None:
+    """Report, video and the terminal line pair the key's result with the key and the
+    click's failure with the click, not shifted onto the call_user before them."""
+    pytest.importorskip("av")
+    import numpy as np
+
+    from pixelpilot.agent.commands import print_step
+
+    failing, steps = _call_user_run(tmp_path / "failing", click_fails=True)
+    cells = _result_cells((failing / "report.html").read_text(encoding="utf-8"), 0)
+    assert len(cells) == 3 and "not run" in cells[0]
+    assert cells[1] == '<span class="ok">ok</span>'
+    assert "failed" in cells[2] and "no button there" in cells[2]
+    print_step(steps[0])
+    line = capsys.readouterr().out
+    assert "call_user; key ctrl+c ok; click (160, 120) FAILED: no button" in line
+    # the video: the failed click is crossed out (red on its diagonal, inside the ring);
+    # the same run with a click that worked has no cross there
+    passing, _ = _call_user_run(tmp_path / "passing", click_fails=False)
+    crossed, plain = (_frames(d / "run.mp4")[0].astype(int) for d in (failing, passing))
+    x, y = 160 + 4, 120 + 4  # the click at (160, 120); the canvas is the screenshot's size
+    red = crossed[y - 1 : y + 1, x - 1 : x + 1].reshape(-1, 3).mean(axis=0)
+    assert red[0] > 180 and red[1] < 140, red
+    assert np.abs(plain[y - 1 : y + 1, x - 1 : x + 1] - np.array(BACKGROUND)).max() < 30
