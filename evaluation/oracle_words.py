@@ -92,6 +92,8 @@ class Grid:
     ) -> Grid:
         """The grid of dialect `name` for a screenshot of `size` (width, height); the
         pixel limits are the server's when it was told others."""
+        if name not in GRAMMARS:  # a new dialect needs its documented words here first
+            raise ValueError(f"the oracle has no words for dialect {name!r}")
         space, low, high, decimals = GRAMMARS[name]
         width, height = size
         step = 10.0**-decimals

@@ -300,3 +300,11 @@ def test_a_pipeline_that_resizes_wrongly_falls_below_the_ceiling(tmp_path: Path)
     (mismatched,) = evaluate([record], oracle, dialect)
     (agreed,) = evaluate([record], oracle, dialect, max_pixels=1280 * 28 * 28)
     assert not mismatched.hit and agreed.hit
+
+
+def test_every_dialect_has_the_oracles_words_and_an_unknown_one_is_refused() -> None:
+    from pixelpilot.evaluation.oracle_words import STATEMENTS, Grid
+
+    assert set(GRAMMARS) == set(STATEMENTS) == set(DIALECTS)
+    with pytest.raises(ValueError, match="no words for dialect 'cogagent'"):
+        Grid.of("cogagent", (1280, 720))
