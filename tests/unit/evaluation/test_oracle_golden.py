@@ -122,6 +122,7 @@ def test_the_demo_oracle_clicks_in_the_documented_words(name: str, screen: str) 
     oracle = OracleBackend(_page(css, dpr, {"#go": box}), plan, get_dialect(name))
     (completion,) = oracle.generate([[]])
     assert completion.text == CLICKS[screen][name]
+    assert completion.image_sizes == ()  # the agent loop resizes with its own rules
     size = (round(css[0] * dpr), round(css[1] * dpr))
     (click,) = parse_actions(completion.text, name, screenshot_size=size)
     assert isinstance(click, Click) and click.point.space is Space.SCREENSHOT_PX
