@@ -172,6 +172,8 @@ class Agent:
             raise
         except Exception as error:  # our bug or an unexpected failure: on record, then raised
             run.finish("error", f"unexpected {type(error).__name__}: {error}", kind="internal")
+            if (clean := run.secrets.redact_error(error)) is not error:
+                raise clean from None  # its message or a chained cause held a secret
             raise
         finally:
             if run.result is None:
@@ -196,6 +198,7 @@ class _Run:
         self.started = time.monotonic()
         self.index, self.failures = 0, 0
         self.focused: ElementInfo | None = None
+        self.secrets = agent.secrets  # bound to the start page's host at the first look
         self._halted = False  # a reply's remaining actions are skipped
         self.result: RunResult | None = None
         self.writer: TrajectoryWriter | None = None
@@ -249,6 +252,8 @@ class _Run:
         agent, start = self.agent, time.perf_counter()
         observation = agent.env.observe()
         seen = time.perf_counter()
+        if self.index == 0:  # secrets named without hosts belong to the start page's host
+            self.secrets = agent.secrets.bound(observation.url)
         turns = self.history.turns(observation.image)
         messages = agent.dialect.render(self.task, observation.image, turns, mode=agent.config.mode)
         return observation, messages, start, time.perf_counter(), seen - start
@@ -322,7 +327,7 @@ class _Run:
         if self._halted or self.result is not None:
             return None
         agent = self.agent
-        decision = agent.policy.resolve(action, agent.policy.check(action, self.focused))
+        decision = self._decide(step, action)
         step.decisions.append(decision)
         if decision.verdict == "deny":
             self._halted = True
@@ -333,8 +338,7 @@ class _Run:
             return None
         if isinstance(action, CallUser):
             return self._call_user(step, action)
-        result = agent.env.execute(agent.secrets.substitute(action))
-        result = ActionResult.model_validate(agent.secrets.redact(result.model_dump(mode="json")))
+        result = self.secrets.execute(agent.env, action)  # filled, masked, redacted
         step.results.append(result)
         if result.element is not None and action.points():
             self.focused = result.element
@@ -342,6 +346,10 @@ class _Run:
             self._halted = True
             return f"Action {index + 1} failed: {result.error}"
         return result.note
+
+    def _decide(self, step: AgentStep, action: Action) -> Decision:
+        """The policy's verdict, with the secrets' rules (hosts, no URLs) first."""
+        return self.secrets.decide(self.agent.env, action, step.observation.url, self.agent.policy)
 
     def _call_user(self, step: AgentStep, action: CallUser) -> str | None:
         answer = self.agent.on_call_user(action.question) if self.agent.on_call_user else None

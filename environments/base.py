@@ -9,6 +9,7 @@ for the model; a dead browser or a vanished display raises a `ControllerError`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from typing import Any
@@ -67,6 +68,9 @@ class ElementInfo(BaseModel):
     test_id: str | None = None
     input_type: str | None = Field(None, description="type= of an <input>: password, email...")
     bbox: Box | None = Field(None, description="Bounding box in screenshot pixels.")
+    url: str | None = Field(
+        None, description="Address of the document it is in (a frame's own); focus queries."
+    )
 
 
 class ActionTimings(BaseModel):
@@ -122,6 +126,19 @@ class Environment(ABC):
     ) -> Observation:
         """Back to the start state; the base only observes."""
         return self.observe()
+
+    # -- secrets (agent/secrets.py) ------------------------------------------------------
+    def focused_element(self) -> ElementInfo | None:
+        """The element that has the keyboard focus now, with the address of its document
+        in `url`: where typed text goes. None where the controller cannot tell (the
+        desktop, the fake): then the agent asks before typing a secret."""
+        return None
+
+    def typing_secret(self) -> contextlib.AbstractContextManager[None]:
+        """Wrap the `execute` that types a secret: the fields that receive it are masked
+        in every later screenshot while they show a value. The base has no fields to
+        mark (on an X desktop a field's box is unknown; see desktop.py)."""
+        return contextlib.nullcontext()
 
     # -- the shared part -------------------------------------------------------------
     def execute(self, action: Action) -> ActionResult:

@@ -308,10 +308,12 @@ class DesktopEnvironment(Environment):
                 timeout=timeout,
                 check=False,
             )
-        except subprocess.TimeoutExpired as error:
+        except subprocess.TimeoutExpired:  # it carries the argv: the typed text, a secret
             raise ControllerError(
                 f"xdotool {args[0]} hung for {timeout:g} s on {self.display}"
-            ) from error
+            ) from None
+        except OSError as error:  # an argv too long (E2BIG), xdotool gone: no argv kept
+            raise ControllerError(f"xdotool {args[0]} could not run: {error.strerror}") from None
         if done.returncode != 0 or "Can't open display" in done.stderr:
             raise ControllerError(
                 f"xdotool {args[0]} failed on display {self.display} "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+from urllib.parse import quote, quote_plus
 
 import pytest
 from PIL import Image
@@ -131,14 +133,24 @@ def test_visual_token_budget_shrinks_older_screenshots_first(tmp_path) -> None:
 
 
 def test_secrets_reach_the_screen_only(tmp_path) -> None:
+    # the fake, like the desktop, cannot say which field has the focus: typing a secret
+    # there asks first; approved, the value reaches the controller and nothing else
     reply = "Action: type(content='{{password}}\\n')\n\nfinished()"
-    agent, backend, env = agent_for([reply], tmp_path, secrets={"password": "hunter2-s3cret"})
+    asked = []
+    policy = Policy(approve=lambda action, reason: asked.append((action, reason)) or True)
+    agent, backend, env = agent_for(
+        [reply], tmp_path, secrets={"password": "hunter2-s3cret"}, policy=policy
+    )
     result = agent.run("Log in with the password {{password}}")
     assert env.actions[0] == Type(text="hunter2-s3cret", submit=True)
+    assert [(a.text, "secret" in r) for a, r in asked] == [("{{password}}", True)]
     assert "hunter2" not in json.dumps([texts(r) for r in backend.requests])
-    for path in result.trajectory_dir.iterdir():
-        assert b"hunter2" not in path.read_bytes(), path.name
-    assert "{{password}}" in (result.trajectory_dir / "trajectory.jsonl").read_text()
+    record = (result.trajectory_dir / "trajectory.jsonl").read_text()
+    assert "hunter2" not in record and record.count("{{password}}") >= 2  # task and action
+    # refused without an approver: the model hears why, the controller gets nothing
+    agent, _, env = agent_for([reply], tmp_path, secrets={"password": "hunter2-s3cret"})
+    (step, *_) = list(agent.stream("Log in"))
+    assert env.actions == [] and "did not approve" in step.feedback
 
 
 def test_policy_decisions() -> None:
@@ -245,31 +257,32 @@ def test_run_batch_makes_one_model_call_per_round(tmp_path) -> None:
 
 
 def test_secrets_never_leak_through_errors_answers_or_the_task(tmp_path) -> None:
-    secret = "hunter2-s3cret"
+    secret = "hunter2 s3cret&"
+    encodings = [secret, quote(secret), quote_plus(secret), html.escape(secret), "hunter2 s3cret&"]
 
     class Leaky(FakeEnvironment):
         def _perform(self, action):
             if action.action == "type":
-                raise ControllerError(f"the browser died while typing {action.text}")
+                raise ControllerError(f"the browser died typing {quote_plus(action.text)}")
             return super()._perform(action)
 
     ask = "Thought: need the code\nAction: call_user()"
     typing = "Action: type(content='{{password}}')"
     agent, backend, _ = agent_for([ask, typing], tmp_path, env=Leaky(screens()),
-                                  secrets={"password": secret}, on_call_user=lambda q: f"it is {secret}")  # fmt: skip
+                                  policy=Policy(approve=lambda a, r: True),
+                                  secrets={"password": secret},
+                                  on_call_user=lambda q: f"it is {html.escape(secret)}")  # fmt: skip
     result = agent.run(f"Log in; the password is {secret}")
-    assert (
-        result.status == "error" and secret not in result.reason and "{{password}}" in result.reason
-    )
-    assert secret not in json.dumps(
-        [texts(r) for r in backend.requests]
-    )  # task and answer redacted
-    assert secret not in result.trajectory_dir.name
-    for path in result.trajectory_dir.iterdir():
-        assert secret.encode() not in path.read_bytes(), path.name
+    assert result.status == "error" and "{{password}}" in result.reason
+    assert not any(e in result.reason for e in encodings), result.reason
+    sent = json.dumps([texts(r) for r in backend.requests], ensure_ascii=False)
+    assert "{{password}}" in sent and not any(e in sent for e in encodings)  # task, answer
+    assert not any(e in result.trajectory_dir.name for e in encodings)
+    record = (result.trajectory_dir / "trajectory.jsonl").read_text()
+    assert "it is {{password}}" in record and not any(e in record for e in encodings)
     finishing, _, _ = agent_for([f"Action: finished(content='done with {secret}')"], tmp_path,
                                 secrets={"password": secret})  # fmt: skip
-    assert secret not in finishing.run("task").answer
+    assert finishing.run("task").answer == "done with {{password}}"
 
 
 def test_a_controller_dying_mid_reply_still_records_what_ran(tmp_path) -> None:
