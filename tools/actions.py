@@ -31,10 +31,15 @@ class _Action(BaseModel):
 
 
 class Click(_Action):
-    """Press and release a mouse button at a point, one to three times."""
+    """Press and release a mouse button at a point, one to three times.
+
+    `point=None` clicks wherever the pointer is, like `Scroll` and `Drag` without a start:
+    Qwen2.5-VL's `left_click` with no coordinate does that (the cookbook's computer_use
+    clicks at the pointer), typically after a `mouse_move`.
+    """
 
     action: Literal["click"] = "click"
-    point: Point = Field(description="Where to click.")
+    point: Point | None = Field(description="Where to click; None clicks wherever the pointer is.")
     button: Literal["left", "right", "middle"] = Field("left", description="Mouse button.")
     clicks: int = Field(1, ge=1, le=3, description="1 = click, 2 = double, 3 = triple.")
 

@@ -43,6 +43,9 @@ ALIASES: dict[str, str] = {
     "backslash": "\\", "semicolon": ";", "equal": "=", "equals": "=",
 }  # fmt: skip
 
+#: more keys than anyone presses at once: a longer "chord" is a typing mistake
+MAX_CHORD = 8
+
 _SPLIT = re.compile(r"\s*\+\s*|\s+|-(?=\w)")
 
 
@@ -58,7 +61,8 @@ def normalize_key(name: str) -> str:
     if len(key) == 1:
         return key
     raise ValueError(
-        f"Unknown key {name!r}. Use a single character or one of: " + ", ".join(sorted(NAMED_KEYS))
+        f"Unknown key {name[:40]!r}. Use a single character or one of: "
+        + ", ".join(sorted(NAMED_KEYS))
     )
 
 
@@ -78,11 +82,28 @@ def split_chord(text: str) -> list[str]:
     return parts
 
 
-def normalize_chord(keys: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Canonical chord: modifiers first in a fixed order, then the other keys in order."""
-    names = split_chord(keys) if isinstance(keys, str) else [k for k in keys if k.strip()]
+def normalize_chord(keys: object) -> tuple[str, ...]:
+    """Canonical chord: modifiers first in a fixed order, then the other keys in order.
+
+    Takes a chord string ("ctrl+c") or a list of key names whose items may be chords
+    themselves (`["ctrl+c"]`, as Qwen2.5-VL writes them). Anything else (numbers, None,
+    nested lists: whatever a model put there) raises ValueError naming the problem, never
+    another exception, because a reply's keys arrive here unchecked.
+    """
+    if isinstance(keys, str):
+        names = split_chord(keys)
+    elif isinstance(keys, list | tuple):
+        names = []
+        for item in keys:
+            if not isinstance(item, str):
+                raise ValueError(f"each key must be a key name in quotes, not {_short(item)}")
+            names.extend(split_chord(item))
+    else:
+        raise ValueError(f"keys must be a key name or a list of key names, not {_short(keys)}")
     if not names:
         raise ValueError("A key action needs at least one key.")
+    if len(names) > MAX_CHORD:
+        raise ValueError(f"A chord has at most {MAX_CHORD} keys; {len(names)} were given.")
     canonical = [normalize_key(k) for k in names]
     mods = [m for m in MODIFIERS if m in canonical]
     rest: list[str] = []
@@ -90,3 +111,12 @@ def normalize_chord(keys: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
         if k not in MODIFIERS and k not in rest:
             rest.append(k)
     return (*mods, *rest)
+
+
+def _short(value: object) -> str:
+    """A short description of a wrong value for an error message (never a huge repr)."""
+    if value is None or isinstance(value, bool | float):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if value.bit_length() <= 64 else "a huge number"
+    return f"a {type(value).__name__}"

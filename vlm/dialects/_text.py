@@ -1,177 +1,213 @@
-"""Reading model text without ever evaluating it.
+r"""Reading model text without ever evaluating it, in time linear in the text.
 
 Models write Python-ish calls (`click(start_box='(1,2)')`), Python dict reprs
 (`{'action': 'CLICK', 'value': None}`) and JSON with small mistakes. One lenient literal
 reader and one call reader serve every dialect; nothing here calls eval, exec or
-ast.literal_eval, and nesting depth is bounded so hostile text cannot exhaust the stack.
+ast.literal_eval.
+
+Hostile or broken text must cost no more than its length (issue 15: a reply of 100k
+newlines took minutes), so:
+- no regex can backtrack across lines or rescan from every start position: line-anchored
+  patterns use `[ \t]*`, never `\s*`, and "up to the closing token" patterns stop at the
+  next opening token;
+- a literal that starts inside another one that failed is read once: a `_Reader` keeps
+  what it read at each position, so restarting one character later reuses it;
+- nesting deeper than `_MAX_DEPTH` is junk: the scan skips past it instead of retrying
+  every opener inside it;
+- numbers are bounded: more than `_MAX_INT_DIGITS` digits read as a float (possibly
+  inf, which the dialects reject as "not a finite number"), so Python's int-digit limit
+  and float overflow are never reached.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 _MAX_DEPTH = 32
+_MAX_INT_DIGITS = 15
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WS = re.compile(r"\s*")
+_STRINGS = {
+    q: re.compile(q + r"([^" + q + r"\\]*(?:\\.[^" + q + r"\\]*)*)" + q, re.S) for q in "'\""
+}
 _WORDS = {"None": None, "null": None, "True": True, "true": True, "False": False, "false": False}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0",
             "\\": "\\", "'": "'", '"': '"', "/": "/"}  # fmt: skip
+_H = "[0-9a-fA-F]"
+_ESCAPE = re.compile(
+    rf"\\(?:u([dD][89abAB]{_H}{{2}})\\u([dD][c-fC-F]{_H}{{2}})"  # a JSON surrogate pair
+    rf"|u({_H}{{4}})|U({_H}{{8}})|x({_H}{{2}})|(.))",
+    re.S,
+)
 
 
 class LiteralError(ValueError):
     """Text that is not a literal; the message says where."""
 
 
+class DepthError(LiteralError):
+    """Nesting deeper than `_MAX_DEPTH`; `pos` is where the scan may resume."""
+
+    def __init__(self, pos: int) -> None:
+        super().__init__("nesting too deep")
+        self.pos = pos
+
+
 def _skip_ws(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos].isspace():
-        pos += 1
-    return pos
+    return _WS.match(text, pos).end()  # type: ignore[union-attr]
 
 
 def read_string(text: str, pos: int) -> tuple[str, int]:
     """Read a quoted string at `pos` (its quote char); return (value, index after it)."""
-    quote = text[pos]
-    i = pos + 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == quote:
-            return unescape(text[pos + 1 : i]), i + 1
-        i += 1
-    raise LiteralError(f"unterminated string starting at character {pos}")
+    match = _STRINGS[text[pos]].match(text, pos)
+    if match is None:
+        raise LiteralError(f"unterminated string starting at character {pos}")
+    return unescape(match.group(1)), match.end()
+
+
+def _escaped(match: re.Match[str]) -> str:
+    high, low, u4, u8, x2, other = match.groups()
+    if high is not None:
+        return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
+    if other is not None:  # unknown escape: keep the backslash, as Python does
+        return _ESCAPES.get(other, "\\" + other)
+    digits = u4 or u8 or x2
+    value = int(digits, 16)
+    if value > 0x10FFFF or 0xD800 <= value < 0xE000:  # never make a lone surrogate
+        return match.group()
+    return chr(value)
 
 
 def unescape(raw: str) -> str:
     """Resolve backslash escapes the way a Python or JSON string literal would."""
     if "\\" not in raw:
         return raw
-    out: list[str] = []
-    i = 0
-    while i < len(raw):
-        ch = raw[i]
-        if ch == "\\" and i + 1 < len(raw):
-            nxt = raw[i + 1]
-            if nxt in _ESCAPES:
-                out.append(_ESCAPES[nxt])
-                i += 2
-                continue
-            code = _hex_escape(raw, i)
-            if code is not None:
-                out.append(code[0])
-                i = code[1]
-                continue
-        out.append(ch)  # unknown escape: keep the backslash, as Python does
-        i += 1
-    return "".join(out)
+    return _ESCAPE.sub(_escaped, raw)
 
 
-def _hex_escape(text: str, i: int) -> tuple[str, int] | None:
-    kind = text[i + 1]
-    width = {"u": 4, "x": 2, "U": 8}.get(kind)
-    if width is None:
-        return None
-    digits = text[i + 2 : i + 2 + width]
-    if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
-        return None
-    value = int(digits, 16)
-    if value > 0x10FFFF:
-        return None
-    # JSON writes astral characters as surrogate pairs: join them.
-    if kind == "u" and 0xD800 <= value < 0xDC00 and text[i + 6 : i + 8] == "\\u":
-        low_digits = text[i + 8 : i + 12]
-        if len(low_digits) == 4 and all(c in "0123456789abcdefABCDEF" for c in low_digits):
-            low = int(low_digits, 16)
-            if 0xDC00 <= low < 0xE000:
-                return chr(0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)), i + 12
-    if 0xD800 <= value < 0xE000:
-        return None
-    return chr(value), i + 2 + width
+def number_value(raw: str) -> int | float:
+    """A number's value; huge integers become floats (see the module docstring)."""
+    if any(c in raw for c in ".eE") or len(raw) > _MAX_INT_DIGITS:
+        return float(raw)  # never raises for _NUMBER's matches: overflow gives inf
+    return int(raw)
 
 
-def read_literal(text: str, pos: int = 0, depth: int = 0) -> tuple[Any, int]:
-    """Read one JSON/Python literal at `pos`; return (value, index after it).
+class _Reader:
+    """Reads literals in one text, remembering each position's outcome (linear rescans)."""
 
-    Lenient: single or double quotes, None/null/True/true, tuples as lists, trailing
-    commas, bare words as strings.
-    """
-    if depth > _MAX_DEPTH:
-        raise LiteralError("nesting too deep")
-    pos = _skip_ws(text, pos)
-    if pos >= len(text):
-        raise LiteralError("expected a value, found the end of the text")
-    ch = text[pos]
-    if ch in "'\"":
-        return read_string(text, pos)
-    if ch == "{":
-        return _read_dict(text, pos, depth)
-    if ch in "[(":
-        return _read_list(text, pos, depth)
-    number = _NUMBER.match(text, pos)
-    if number:
-        raw = number.group()
-        value = float(raw) if any(c in raw for c in ".eE") else int(raw)
-        return value, number.end()
-    ident = _IDENT.match(text, pos)
-    if ident:
-        word = ident.group()
-        return _WORDS.get(word, word), ident.end()
-    raise LiteralError(f"unexpected {ch!r} at character {pos}")
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.memo: dict[int, tuple[Any, int] | LiteralError] = {}
+
+    def literal(self, pos: int, depth: int = 0) -> tuple[Any, int]:
+        """Read one JSON/Python literal at `pos`; return (value, index after it).
+
+        Lenient: single or double quotes, None/null/True/true, tuples as lists, trailing
+        commas, bare words as strings.
+        """
+        text = self.text
+        if depth > _MAX_DEPTH:
+            raise DepthError(pos)
+        pos = _skip_ws(text, pos)
+        if pos >= len(text):
+            raise LiteralError("expected a value, found the end of the text")
+        ch = text[pos]
+        if ch in "'\"":
+            return read_string(text, pos)
+        if ch not in "{[(":
+            return self._scalar(pos)
+        known = self.memo.get(pos)
+        if isinstance(known, LiteralError):
+            raise known
+        if known is not None:
+            return known
+        try:
+            result = self._dict(pos, depth) if ch == "{" else self._list(pos, depth)
+        except DepthError:
+            raise  # depends on depth: not remembered
+        except LiteralError as error:
+            self.memo[pos] = error
+            raise
+        self.memo[pos] = result
+        return result
+
+    def _scalar(self, pos: int) -> tuple[Any, int]:
+        number = _NUMBER.match(self.text, pos)
+        if number:
+            return number_value(number.group()), number.end()
+        ident = _IDENT.match(self.text, pos)
+        if ident:
+            word = ident.group()
+            return _WORDS.get(word, word), ident.end()
+        raise LiteralError(f"unexpected {self.text[pos]!r} at character {pos}")
+
+    def _list(self, pos: int, depth: int) -> tuple[list[Any], int]:
+        text = self.text
+        close = "]" if text[pos] == "[" else ")"
+        items: list[Any] = []
+        i = pos + 1
+        while True:
+            i = _skip_ws(text, i)
+            if i >= len(text):
+                raise LiteralError(f"unclosed {text[pos]!r} at character {pos}")
+            if text[i] == close:
+                return items, i + 1
+            value, i = self.literal(i, depth + 1)
+            items.append(value)
+            i = _skip_ws(text, i)
+            if i < len(text) and text[i] == ",":
+                i += 1
+
+    def _dict(self, pos: int, depth: int) -> tuple[dict[Any, Any], int]:
+        text = self.text
+        result: dict[Any, Any] = {}
+        i = pos + 1
+        while True:
+            i = _skip_ws(text, i)
+            if i >= len(text):
+                raise LiteralError(f"unclosed '{{' at character {pos}")
+            if text[i] == "}":
+                return result, i + 1
+            key, i = self.literal(i, depth + 1)
+            i = _skip_ws(text, i)
+            if i >= len(text) or text[i] not in ":=":
+                raise LiteralError(f"expected ':' after a key at character {i}")
+            value, i = self.literal(i + 1, depth + 1)
+            if isinstance(key, list | dict):
+                raise LiteralError("a dictionary key must be a string or number")
+            result[key] = value
+            i = _skip_ws(text, i)
+            if i < len(text) and text[i] == ",":
+                i += 1
 
 
-def _read_list(text: str, pos: int, depth: int) -> tuple[list[Any], int]:
-    close = "]" if text[pos] == "[" else ")"
-    items: list[Any] = []
-    i = pos + 1
-    while True:
-        i = _skip_ws(text, i)
-        if i >= len(text):
-            raise LiteralError(f"unclosed {text[pos]!r} at character {pos}")
-        if text[i] == close:
-            return items, i + 1
-        value, i = read_literal(text, i, depth + 1)
-        items.append(value)
-        i = _skip_ws(text, i)
-        if i < len(text) and text[i] == ",":
-            i += 1
+def read_literal(text: str, pos: int = 0) -> tuple[Any, int]:
+    """Read one JSON/Python literal at `pos`; return (value, index after it)."""
+    return _Reader(text).literal(pos)
 
 
-def _read_dict(text: str, pos: int, depth: int) -> tuple[dict[Any, Any], int]:
-    result: dict[Any, Any] = {}
-    i = pos + 1
-    while True:
-        i = _skip_ws(text, i)
-        if i >= len(text):
-            raise LiteralError(f"unclosed '{{' at character {pos}")
-        if text[i] == "}":
-            return result, i + 1
-        key, i = read_literal(text, i, depth + 1)
-        i = _skip_ws(text, i)
-        if i >= len(text) or text[i] not in ":=":
-            raise LiteralError(f"expected ':' after key {key!r} at character {i}")
-        value, i = read_literal(text, i + 1, depth + 1)
-        if isinstance(key, list | dict):
-            raise LiteralError("a dictionary key must be a string or number")
-        result[key] = value
-        i = _skip_ws(text, i)
-        if i < len(text) and text[i] == ",":
-            i += 1
-
-
-def find_literals(text: str, openers: str = "{") -> list[Any]:
-    """Every top-level literal starting with one of `openers` in free text, in order.
+def find_literals(text: str, openers: str = "{", limit: int | None = None) -> list[Any]:
+    """Top-level literals starting with one of `openers` in free text, in order (at most
+    `limit` of them).
 
     Text between them (Thought, code fences, prose) is skipped; an opener that does not
     start a readable literal is skipped too. A literal inside another is not listed.
     """
     found: list[Any] = []
     starts = re.compile("[" + re.escape(openers) + "]")
+    reader = _Reader(text)
     i = 0
-    while match := starts.search(text, i):
+    while (limit is None or len(found) < limit) and (match := starts.search(text, i)):
         try:
-            value, end = read_literal(text, match.start())
+            value, end = reader.literal(match.start())
+        except DepthError as error:
+            i = max(error.pos, match.start() + 1)
+            continue
         except LiteralError:
             i = match.start() + 1
             continue
@@ -180,13 +216,26 @@ def find_literals(text: str, openers: str = "{") -> list[Any]:
     return found
 
 
-def flat_numbers(value: Any) -> list[float] | None:
-    """[x, y], [x1, y1, x2, y2] or [[x1, y1], [x2, y2]] as a flat list of floats, else None."""
-    if not isinstance(value, list):
+def finite(value: Any) -> float | None:
+    """`value` as a finite float, or None for anything else (bools, strings, inf, nan)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    flat = [v for item in value for v in (item if isinstance(item, list) else [item])]
-    if flat and all(isinstance(v, int | float) and not isinstance(v, bool) for v in flat):
-        return [float(v) for v in flat]
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def flat_numbers(value: Any) -> list[float] | None:
+    """[x, y], [x1, y1, x2, y2] or [[x1, y1], [x2, y2]] as a flat list of finite floats,
+    else None. Tuples count as lists (ShowUI writes `(0.3, 0.4)`)."""
+    if not isinstance(value, list | tuple) or len(value) > 8:
+        return None
+    flat = [v for item in value for v in (item if isinstance(item, list | tuple) else [item])]
+    numbers = [finite(v) for v in flat]
+    if flat and len(flat) <= 8 and all(n is not None for n in numbers):
+        return numbers  # type: ignore[return-value]
     return None
 
 
@@ -205,9 +254,10 @@ _ARG_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*[=:]")
 _STRING_END = re.compile(r"\s*(?:,\s*[A-Za-z_][A-Za-z0-9_]*\s*=|\))")
 
 
-def _read_arg_value(text: str, pos: int) -> tuple[Any, int]:
+def _read_arg_value(reader: _Reader, pos: int) -> tuple[Any, int]:
     """A call argument; a string whose inner quotes the model forgot to escape is read
     up to the quote that is followed by the next argument or the closing parenthesis."""
+    text = reader.text
     pos = _skip_ws(text, pos)
     if pos < len(text) and text[pos] in "'\"":
         try:
@@ -224,11 +274,12 @@ def _read_arg_value(text: str, pos: int) -> tuple[Any, int]:
             j += 1
         # No closing quote: the reply was cut off; keep what it managed to say.
         return unescape(text[pos + 1 :].rstrip().rstrip(")").rstrip("'\"")), len(text)
-    return read_literal(text, pos)
+    return reader.literal(pos)
 
 
-def read_call(text: str, pos: int, name: str) -> Call:
+def _read_call(reader: _Reader, pos: int, name: str) -> Call:
     """Read the arguments of a call whose name ends just before the '(' at `pos`."""
+    text = reader.text
     call = Call(name=name, start=pos)
     i = pos + 1
     while True:
@@ -241,25 +292,34 @@ def read_call(text: str, pos: int, name: str) -> Call:
             return call
         named = _ARG_NAME.match(text, i)
         if named:
-            value, i = _read_arg_value(text, named.end())
+            value, i = _read_arg_value(reader, named.end())
             call.kwargs[named.group(1).lower()] = value
         else:
-            value, i = _read_arg_value(text, i)
+            value, i = _read_arg_value(reader, i)
             call.args.append(value)
         i = _skip_ws(text, i)
         if i < len(text) and text[i] == ",":
             i += 1
 
 
+def read_call(text: str, pos: int, name: str) -> Call:
+    """Read the arguments of a call whose name ends just before the '(' at `pos`."""
+    return _read_call(_Reader(text), pos, name)
+
+
 def find_calls(text: str, names: set[str]) -> list[Call]:
     """Calls of the given names (case-insensitive) in order; text inside one call's
     arguments is never read as another call."""
-    pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, names))) + r")\s*\(", re.I)
+    pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, names))) + r")[ \t]*\(", re.I)
+    reader = _Reader(text)
     calls: list[Call] = []
     i = 0
     while match := pattern.search(text, i):
         try:
-            call = read_call(text, match.end() - 1, match.group(1).lower())
+            call = _read_call(reader, match.end() - 1, match.group(1).lower())
+        except DepthError as error:
+            i = max(error.pos, match.end())
+            continue
         except LiteralError:
             i = match.end()
             continue
@@ -269,10 +329,12 @@ def find_calls(text: str, names: set[str]) -> list[Call]:
     return calls
 
 
+# Each "up to the closing token" group stops at the next opening token too, so an
+# unclosed token costs the text up to the next one, not the rest of the reply.
 _GROUP = re.compile(
-    r"<\|box_start\|>(?P<box>.*?)(?:<\|box_end\|>|$)"
-    r"|<point>(?P<point>.*?)</point>"
-    r"|<bbox>(?P<bbox>.*?)</bbox>"
+    r"<\|box_start\|>(?P<box>(?:(?!<\|box_(?:start|end)\|>).)*)(?:<\|box_end\|>)?"
+    r"|<point>(?P<point>(?:(?!</?point>).)*)</point>"
+    r"|<bbox>(?P<bbox>(?:(?!</?bbox>).)*)</bbox>"
     r"|(?P<paren>\(\s*[-+\d.]+\s*,\s*[-+\d.]+\s*\)(?:\s*,\s*\(\s*[-+\d.]+\s*,\s*[-+\d.]+\s*\))?)"
     r"|(?P<bracket>\[\s*[-+\d.]+(?:\s*,\s*[-+\d.]+){1,3}\s*\])",
     re.S,
@@ -283,24 +345,35 @@ def numbers_in(text: str) -> list[float]:
     return [float(n) for n in _NUMBER.findall(text)]
 
 
-def coordinate_groups(text: str) -> list[list[float]]:
-    """Coordinate groups in order: box tokens, <point>, <bbox>, (x,y)[,(x,y)], [x,y(,x,y)]."""
-    groups = []
+def coordinate_groups(text: str, limit: int | None = None) -> list[list[float]]:
+    """Coordinate groups in order: box tokens, <point>, <bbox>, (x,y)[,(x,y)], [x,y(,x,y)]
+    (at most `limit` of them; a group's numbers are those of its first 8)."""
+    groups: list[list[float]] = []
     for match in _GROUP.finditer(text):
-        numbers = numbers_in(next(g for g in match.groups() if g is not None))
+        inner = next(g for g in match.groups() if g is not None)
+        numbers = [float(m.group()) for m in islice(_NUMBER.finditer(inner), 8)]
         if numbers:
             groups.append(numbers)
+            if limit is not None and len(groups) >= limit:
+                break
     return groups
 
 
-_ACTION_MARKER = re.compile(r"(?im)^\s*\**action\**\s*[:：]\s*")
+# Line-anchored: `[ \t]*`, never `\s*`, which would rescan the rest of the reply from
+# every line start (quadratic in the number of lines).
+_ACTION_MARKER = re.compile(r"(?im)^[ \t]*\**action\**[ \t]*[:：][ \t]*")
+_LABEL = re.compile(r"(?im)^[ \t]*(thought|reflection|action_summary)[ \t]*[:：][ \t]*")
 
 
-def action_segment(text: str) -> str:
+def action_segment(text: str, *, last: bool = False) -> str:
     """The part of a reply that holds actions: after the first 'Action:' line marker
     (Thought, Reflection and Action_Summary text before it is never read as an action),
-    or the whole reply when the model left the marker out."""
-    match = _ACTION_MARKER.search(text)
+    or the whole reply when the model left the marker out. With `last`, after the last
+    marker instead (the UI-TARS rule: earlier 'Action:' lines are not run)."""
+    match = None
+    for match in _ACTION_MARKER.finditer(text):  # noqa: B007 - keep the last one
+        if not last:
+            break
     return text[match.end() :] if match else text
 
 
@@ -308,10 +381,13 @@ def thought_of(text: str) -> str:
     """The free text before the actions (Thought/Reflection), without its label."""
     match = _ACTION_MARKER.search(text)
     head = text[: match.start()] if match else ""
-    return re.sub(r"(?im)^\s*(thought|reflection|action_summary)\s*[:：]\s*", "", head).strip()
+    return _LABEL.sub("", head).strip()
+
+
+_DIRECTION = re.compile(r"\b(up|down|left|right)\b", re.I)
 
 
 def direction_in(text: str) -> str | None:
     """The first of up/down/left/right named in `text` (UI-TARS writes 'down or up')."""
-    match = re.search(r"\b(up|down|left|right)\b", text, re.I)
+    match = _DIRECTION.search(text)
     return match.group(1).lower() if match else None

@@ -9,10 +9,13 @@ exactly as the model would.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
+
+from pydantic import ValidationError
 
 from pixelpilot.tools import (
     Action,
@@ -29,6 +32,11 @@ from ..messages import image_size
 from ..resize import CHECKPOINT_MAX_PIXELS, DEFAULT_MIN_PIXELS, model_image_size
 
 Mode = Literal["computer", "mobile"]
+#: replies longer than this are refused unread (a model's reply is a few hundred tokens;
+#: the bound is far above what `bench/bench_parse.py` shows parses in well under a second)
+MAX_REPLY_CHARS = 4_000_000
+#: actions one reply may hold: the screen changes after a few, so more is a runaway reply
+MAX_ACTIONS = 64
 Message = dict[str, Any]
 
 
@@ -124,9 +132,39 @@ class Dialect(ABC):
         ]
 
     # -- parsing -----------------------------------------------------------------
-    @abstractmethod
     def parse(self, text: str) -> list[Action]:
-        """Actions in the reply, coordinates in `self.space`; raises ActionParseError."""
+        """Actions in the reply, coordinates in `self.space`.
+
+        Raises `ActionParseError` (its message is written for the model) and nothing else,
+        for any text whatsoever: a reply, however bad, only ever becomes feedback for the
+        next step. Each dialect's reader checks the types of what it reads (a list where a
+        number belongs, a number where a key name belongs); the action models' own
+        validation (a wait over 600 s, a bad field) is turned into an `ActionParseError`
+        here, at the one boundary between model text and typed actions. The reply's size
+        and its number of actions are bounded, so one reply cannot flood the controller.
+        """
+        if not isinstance(text, str):
+            raise ActionParseError(f"The reply must be text, not {type(text).__name__}.")
+        if len(text) > MAX_REPLY_CHARS:
+            raise ActionParseError(
+                f"The reply is {len(text):,} characters long; keep it under "
+                f"{MAX_REPLY_CHARS:,}: a short thought and the action."
+            )
+        try:
+            actions = self._parse(text)
+        except ValidationError as error:
+            raise ActionParseError(_invalid(error)) from None
+        if len(actions) > MAX_ACTIONS:
+            raise ActionParseError(
+                f"The reply holds {len(actions)} actions; give at most {MAX_ACTIONS} at a time "
+                "and look at the screen again."
+            )
+        return actions
+
+    @abstractmethod
+    def _parse(self, text: str) -> list[Action]:
+        """The dialect's reader behind `parse`; raises ActionParseError for what it cannot
+        read. It may let a pydantic ValidationError from an action's constructor through."""
 
     @abstractmethod
     def format_action(self, action: Action) -> str:
@@ -165,6 +203,11 @@ class Dialect(ABC):
                 f"The {what} needs a point (x, y) or a box (x1, y1, x2, y2), "
                 f"but {count} numbers were given."
             )
+        if not all(isinstance(n, int | float) and math.isfinite(n) for n in numbers):
+            raise ActionParseError(
+                f"The {what} must be plain finite numbers, e.g. (100, 200); got "
+                f"{', '.join(_short_number(n) for n in numbers)}."
+            )
         if len(numbers) == 2:
             return Point(x=numbers[0], y=numbers[1], space=self.space)
         return Box.from_corners(*numbers, space=self.space).center()
@@ -174,9 +217,24 @@ class Dialect(ABC):
         return str(round(value))
 
 
-def key_action(chord: str | list[str]) -> Key:
-    """A Key action, or an ActionParseError that names the key the model got wrong."""
+def key_action(chord: object) -> Key:
+    """A Key action, or an ActionParseError that names the key the model got wrong.
+    `chord` is whatever the reply held there: a string, a list, or something wrong."""
     try:
         return Key(keys=normalize_chord(chord))
-    except ValueError as error:
-        raise ActionParseError(f"Cannot press {chord!r}: {error}") from None
+    except ValueError as error:  # includes pydantic's ValidationError
+        shown = repr(chord)[:60] if isinstance(chord, str) else "those keys"
+        raise ActionParseError(f"Cannot press {shown}: {error}") from None
+
+
+def _short_number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value)[:20]
+
+
+def _invalid(error: ValidationError) -> str:
+    """A pydantic error about an action the model described, in words for the model."""
+    first = error.errors()[0] if error.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    message = str(first.get("msg", "invalid value"))[:200]
+    title = error.title
+    return f"The {title} action cannot be built: {where + ': ' if where else ''}{message}."

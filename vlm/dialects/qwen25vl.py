@@ -148,7 +148,7 @@ class Qwen25VL(Dialect):
         ]
 
     # -- parsing -----------------------------------------------------------------
-    def parse(self, text: str) -> list[Action]:
+    def _parse(self, text: str) -> list[Action]:
         blocks = _TOOL_CALL.findall(text)
         objects = [o for block in blocks for o in find_literals(block, "{")[:1]]
         if not blocks:  # bare JSON, or a grounding answer: [{"bbox_2d": ...}, ...]

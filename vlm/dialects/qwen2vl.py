@@ -104,7 +104,7 @@ class Qwen2VL(Dialect):
             f"<|box_end|>.\n{instruction}"
         )
 
-    def parse(self, text: str) -> list[Action]:
+    def _parse(self, text: str) -> list[Action]:
         segment = action_segment(text)
         starts = list(_STATEMENT.finditer(segment))
         if not starts:

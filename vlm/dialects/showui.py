@@ -111,7 +111,7 @@ class ShowUI(Dialect):
         ]}]  # fmt: skip
 
     # -- parsing -----------------------------------------------------------------
-    def parse(self, text: str) -> list[Action]:
+    def _parse(self, text: str) -> list[Action]:
         actions: list[Action] = []
         for obj in find_literals(text, "{"):
             if isinstance(obj, dict):

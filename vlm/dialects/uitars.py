@@ -154,7 +154,7 @@ class UITars(Dialect):
         return PROMPTS[self.name]["grounding"].format(instruction=instruction)
 
     # -- parsing -----------------------------------------------------------------
-    def parse(self, text: str) -> list[Action]:
+    def _parse(self, text: str) -> list[Action]:
         calls = find_calls(action_segment(text), _NAMES)
         if not calls:
             example = self.format_action(Click(point=Point(x=100, y=200, space=self.space)))
