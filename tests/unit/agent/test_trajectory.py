@@ -164,3 +164,114 @@ def test_paired_follows_refusals_control_actions_and_failures() -> None:
     ]  # fmt: skip
     legacy = {"actions": actions[1:2] + actions[3:4], "results": results}  # no decisions
     assert [r["id"] for _, _, r in paired(legacy)] == ["key", "click"]
+
+
+# -- the command line on damaged, missing, empty and killed runs ----------------------------
+def _cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from pixelpilot.cli import main
+
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("command", ["replay", "view"])
+def test_replay_and_view_name_a_damaged_line_and_exit_2(tmp_path, capsys, command) -> None:
+    run_dir = _damaged(tmp_path)
+    code, out, err = _cli(capsys, command, str(run_dir))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"pixelpilot {command}: {run_dir / 'trajectory.jsonl'}:3 is not valid JSON" in err
+
+
+@pytest.mark.parametrize("command", ["replay", "view"])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "nowhere", "no such folder"),
+        (lambda d: d, "no trajectory"),
+        (_file(b""), "is empty"),
+        (_file(b'{"schema": 1, "type": "header", "ta'), "is empty"),
+    ],
+    ids=["missing folder", "no trajectory", "empty", "torn"],
+)
+def test_replay_and_view_of_unusable_folders_say_so_in_one_line(
+    tmp_path, capsys, command, make, message
+) -> None:
+    target = make(tmp_path)
+    code, out, err = _cli(capsys, command, str(target))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and message in err and str(target) in err
+
+
+def test_view_rebuilds_a_missing_video_and_report_and_cleans_partials(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """A run whose MP4 was being written when it died: a `.run.mp4.partial`, no run.mp4
+    and no report. `view` removes the leftover and rebuilds both from the PNGs."""
+    av = pytest.importorskip("av")
+    monkeypatch.delenv("DISPLAY", raising=False)  # print the report's path, open nothing
+    run_dir = run_with(["Action: click(start_box='(500,500)')"] * 3, tmp_path, max_steps=3,
+                       video=True, report=True)  # fmt: skip
+    (run_dir / "run.mp4").unlink()
+    (run_dir / "report.html").unlink()
+    (run_dir / ".run.mp4.partial").write_bytes(b"\x00\x00\x00\x18ftypisom half a video")
+    (run_dir / ".step-003.png.partial").write_bytes(b"\x89PNG")
+    code, out, err = _cli(capsys, "view", str(run_dir))
+    assert code == 0 and out.strip() == str((run_dir / "report.html").resolve())
+    assert "rebuilt run.mp4 from 3 screenshots" in err and "removed .run.mp4.partial" in err
+    assert not list(run_dir.glob(".*.partial"))
+    with av.open(str(run_dir / "run.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 3
+    assert 'id="step-2"' in (run_dir / "report.html").read_text(encoding="utf-8")
+    code, _, err = _cli(capsys, "view", str(run_dir))  # nothing left to do the second time
+    assert code == 0 and err == ""
+
+
+KILLED_RUNNER = """
+import sys
+from PIL import Image
+from pixelpilot.agent.loop import Agent, AgentConfig
+from pixelpilot.environments import FakeEnvironment
+from pixelpilot.vlm import load_backend
+screens = lambda step: Image.effect_noise((1280, 720), 50 + step).convert("RGB")
+config = AgentConfig(record=sys.argv[1], max_steps=40, video=True, report=True)
+Agent(load_backend("scripted", replies=lambda c: "Action: click(start_box='(500,500)')"),
+      FakeEnvironment(screens), dialect="uitars", config=config).run("spin")
+"""
+
+
+@pytest.mark.timeout(300)
+def test_a_run_killed_while_writing_its_video_gets_it_back_from_view(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """A real process, SIGKILLed while its MP4 is being encoded (the `.run.mp4.partial`
+    exists): no run.mp4 survives; `view` cleans up and rebuilds it with every step."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    av = pytest.importorskip("av")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    process = subprocess.Popen([sys.executable, "-c", KILLED_RUNNER, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            if list(tmp_path.glob("*/.run.mp4.partial")):
+                break
+            time.sleep(0.005)
+        assert process.poll() is None, "the run ended before its video was being written"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    (run_dir,) = (p.parent for p in tmp_path.glob("*/trajectory.jsonl"))
+    assert not (run_dir / "run.mp4").exists() and list(run_dir.glob(".*.partial"))
+    assert read_trajectory(run_dir)["end"]["steps"] == 40  # the run itself was complete
+    code, _, err = _cli(capsys, "view", str(run_dir))
+    assert code == 0 and "rebuilt run.mp4 from 40 screenshots" in err
+    assert not list(run_dir.glob(".*.partial"))
+    with av.open(str(run_dir / "run.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 40

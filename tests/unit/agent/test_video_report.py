@@ -351,3 +351,39 @@ def test_an_answered_call_user_keeps_each_result_with_its_action(tmp_path, capsy
     red = crossed[y - 1 : y + 1, x - 1 : x + 1].reshape(-1, 3).mean(axis=0)
     assert red[0] > 180 and red[1] < 140, red
     assert np.abs(plain[y - 1 : y + 1, x - 1 : x + 1] - np.array(BACKGROUND)).max() < 30
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (20, 20), (21, 9)])
+def test_tiny_screenshots_get_a_video_and_a_report(tmp_path, size) -> None:
+    """`--viewport 1x1`: the caption cannot fit even "...", and once looped forever
+    shortening it. Now a run of such screenshots gets its MP4 (one frame per step, the
+    screenshot at the top left of its canvas) and its report."""
+    pytest.importorskip("av")
+    from pixelpilot.agent.loop import Agent, AgentConfig
+    from pixelpilot.environments import FakeEnvironment
+    from pixelpilot.vlm import load_backend
+
+    colour = (10, 200, 30)
+    env = FakeEnvironment([Image.new("RGB", size, colour)])
+    replies = ["Thought: a long thought that cannot fit\nAction: click(start_box='(500,500)')",
+               "Action: finished(content='done')"]  # fmt: skip
+    config = AgentConfig(record=tmp_path, max_steps=3, video=True, report=True)
+    result = Agent(load_backend("scripted", replies=replies), env, dialect="uitars",
+                   config=config).run("a task on a tiny screen")  # fmt: skip
+    assert result.status == "success"
+    frames = _frames(result.trajectory_dir / "run.mp4")
+    width, height = size
+    assert len(frames) == 2
+    assert frames[0].shape == (_even(height + caption_height(width)), _even(width), 3)
+    if width >= 8:  # smaller ones share their chroma samples with the caption band
+        assert np_close(frames[1][height // 2, width // 2], colour)  # the screenshot, at 0,0
+    assert (result.trajectory_dir / "report.html").stat().st_size > 0
+
+
+def _even(value: int) -> int:
+    return value + value % 2
+
+
+def np_close(pixel: Any, colour: tuple[int, int, int]) -> bool:
+    return max(abs(int(a) - b) for a, b in zip(pixel, colour, strict=True)) < 40
