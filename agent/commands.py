@@ -166,13 +166,20 @@ def openai_options(args: argparse.Namespace) -> dict[str, Any]:
 
     if not args.base_url:
         raise UsageError("--base-url is needed with --backend openai")
+    for name, default in (
+        ("server", "auto"),
+        ("api_key_env", "OPENAI_API_KEY"),
+        ("request_timeout", 180.0),
+    ):  # parsers without server_options
+        if not hasattr(args, name):
+            setattr(args, name, default)
     if not (math.isfinite(args.request_timeout) and args.request_timeout > 0):
         raise UsageError(f"--request-timeout must be a positive number of seconds, "
                          f"got {args.request_timeout:g}")  # fmt: skip
     return {
         "base_url": args.base_url, "model": args.model, "server": args.server,
         "api_key_env": args.api_key_env, "request_timeout_s": args.request_timeout,
-        "min_pixels": args.min_pixels, "max_pixels": args.max_pixels,
+        "min_pixels": getattr(args, "min_pixels", None), "max_pixels": args.max_pixels,
     }  # fmt: skip
 
 
@@ -197,7 +204,10 @@ def _backend(args: argparse.Namespace) -> Any:
     if not args.model:
         raise UsageError("--model is needed (a checkpoint folder or a hub id)")
     return load_backend(
-        "transformers", model=args.model, min_pixels=args.min_pixels, max_pixels=args.max_pixels
+        "transformers",
+        model=args.model,
+        min_pixels=getattr(args, "min_pixels", None),
+        max_pixels=args.max_pixels,
     )
 
 

@@ -74,6 +74,7 @@ def add_eval_commands(sub: Any, size_type: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser, name: str) -> None:
+    from pixelpilot.agent.commands import server_options
     from pixelpilot.vlm import DIALECTS
 
     p.add_argument("--backend", choices=BACKENDS, default="transformers",
@@ -81,7 +82,9 @@ def _common(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--model", help="checkpoint folder or hub id; server model name")
     p.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--dialect", choices=sorted(DIALECTS), help="default: guessed from --model")
+    p.add_argument("--min-pixels", type=positive_int, default=None)
     p.add_argument("--max-pixels", type=positive_int, default=None)
+    server_options(p)  # --server, --api-key-env, --request-timeout (the openai backend)
     p.add_argument("--out", type=Path, help=f"output folder (default evals/{name}-<time>)")
     p.add_argument("--fail-under", type=float, help="exit 1 when the score is under this (0-1)")
     p.add_argument("--strict", action="store_true", help="exit 1 on any pipeline error")
