@@ -290,7 +290,8 @@ class BrowserEnvironment(SecretFields, DomainEnforcement, Environment):
         if not isinstance(action, Navigate | GoBack | Wait):
             self._js("() => 1")  # input events wait for a renderer that may never answer
         if isinstance(action, Click):
-            self._move(action.point.x, action.point.y)
+            if action.point is not None:  # None: click where the pointer is
+                self._move(action.point.x, action.point.y)
             for count in range(1, action.clicks + 1):  # real double clicks carry detail 1, 2
                 mouse.down(button=action.button, click_count=count)
                 mouse.up(button=action.button, click_count=count)

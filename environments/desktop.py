@@ -338,8 +338,8 @@ class DesktopEnvironment(Environment):
         return ElementInfo(name=name) if name else None
 
     def _perform(self, action: Action) -> tuple[ElementInfo | None, str | None]:
-        if isinstance(action, Click):
-            element = self._move(*self._pixel(action.point))
+        if isinstance(action, Click):  # point None: click where the pointer is
+            element = self._move(*self._pixel(action.point)) if action.point else self._element()
             clicks, button = action.clicks, _BUTTONS[action.button]
             self._xdo("click", "--repeat", clicks, "--delay", 40, button)
             return element, None
