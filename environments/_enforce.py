@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from .domains import DomainPolicy, redirect_target, short
+from .domains import DomainPolicy, parse_url, redirect_target, short
 
 _DOCUMENTS = {
     "patterns": [{"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}]
@@ -82,9 +82,12 @@ class DomainEnforcement:
         url, policy = event["request"]["url"], self._domains
         params: dict[str, Any] = {"requestId": event["requestId"]}
         command = "Fetch.continueRequest"  # first hops are the route handler's business
-        if event.get("redirectedRequestId") and policy and not policy.permits(url):
+        document = event.get("resourceType") == "Document"
+        # a subresource's redirect hop comes without redirectedRequestId: judge them all
+        hop = event.get("redirectedRequestId") or not document
+        if hop and policy and not policy.permits(url):
             command, params["errorReason"] = "Fetch.failRequest", "Aborted"  # no error page
-            if event.get("resourceType") == "Document":
+            if document:
                 self._blocked.append(
                     f"A redirect to {short(url)} was blocked: {policy.reason(url)}."
                 )
@@ -159,7 +162,8 @@ class DomainEnforcement:
         """What the policy stopped since the last call, as sentences for the model."""
         notes = list(self._blocked)
         if self._subresources_blocked:
-            hosts = sorted({short(u, 60) for u in self._subresources_blocked})
+            parsed = [parse_url(u) for u in self._subresources_blocked]
+            hosts = sorted({f"{p.host}:{p.port}" if p.port else p.host for p in parsed if p})
             notes.append(
                 f"{len(self._subresources_blocked)} request(s) of the page to sites outside "
                 f"the allowed domains were blocked (strict mode): {', '.join(hosts[:5])}"

@@ -153,6 +153,17 @@ class BrowserEnvironment(SecretFields, DomainEnforcement, Environment):
             if isinstance(error, ControllerError) or not isinstance(error, Exception):
                 raise
             raise ControllerError(f"cannot start or reach the browser: {error}") from error
+        try:
+            self._guard(lambda: self._start(url, domains))
+        except ActionFailed as failure:  # a refused or unreachable start page
+            self.close()
+            raise ControllerError(f"cannot open the start page: {failure}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, url: str | None, domains: DomainPolicy | None) -> None:
+        """Watch the tabs, put the policy in force, then (only then) open `url`."""
         self.context.on("page", self._watch)
         for page in self.context.pages:
             self._watch(page)
@@ -160,14 +171,8 @@ class BrowserEnvironment(SecretFields, DomainEnforcement, Environment):
         if domains is not None:
             self.set_domains(domains)
         if url:
-            try:
-                self._goto(url)
-            except ActionFailed as failure:  # a refused or unreachable start page
-                self.close()
-                raise ControllerError(f"cannot open the start page: {failure}") from None
-            except BaseException:
-                self.close()
-                raise
+            self._goto(url)
+        self._policy_notes()  # what the start page tried is no action's doing
 
     def _open(
         self, executable_path, headless, user_data_dir, cdp_url, ws_endpoint, strict

@@ -272,3 +272,90 @@ def test_a_policy_can_be_set_and_lifted_on_a_running_browser(sites, open_env) ->
     assert two.requests == []
     env.set_domains(None)
     assert click(env, "#cross").ok and env.observe().url == f"{two.url}/landing"
+
+
+TRICKY_URLS = [
+    "http://example.org\\@127.0.0.1:8001/",  # issue 14.6: the host is example.org
+    "http://user:pw@127.0.0.1:8001/",
+    "http://example.com#@evil.test/",
+    "http://example.com?@evil.test/",
+    "http://evil.test\\.example.com/",
+    "http:\\\\example.com\\x",
+    "http:example.com",
+    "  http://example.com/  ",
+    "http://exa\tmple.com/",
+    "http://exa\nmple.com.evil.test/",
+    "http://2130706433/",
+    "http://0x7f.1:8001/",
+    "http://0177.0.0.1/",
+    "http://127.1/",
+    "http://0x7f000001/",
+    "http://%31%32%37.0.0.1/",
+    "http://%65xample.com/",
+    "http://\uff11\uff12\uff17.0.0.1/",  # full-width digits
+    "http://bücher.example/",
+    "http://xn--bcher-kva.example/",
+    "http://\u24d4xample.com/",  # circled letter e
+    "http://EXAMPLE.COM./",
+    "HTTP://Example.COM:8080/x",
+    "http://[::1]:8080/",
+    "http://[0:0::1]/",
+    "http://[::ffff:127.0.0.1]/",
+    "https://example.com:443/",
+    "http://example.com:80/",
+    "http://example.com:0080/",
+    "ws://example.com:81/",
+    "wss://example.com/",
+    "http://a b.example/",
+    "http://1.2.3.4.5/",
+    "http://example.com:99999/",
+]
+CHROMIUM_READS = """(url) => {
+  try { const u = new URL(url); return [u.protocol.slice(0, -1), u.hostname, u.port]; }
+  catch (e) { return null; }
+}"""
+
+
+def test_the_policy_reads_tricky_urls_as_chromium_does(sites, open_env) -> None:
+    """An independent oracle: Chromium's own `new URL()` says what host and port each
+    URL reaches; the policy's parser must agree on every one, and decide accordingly."""
+    from pixelpilot.environments.domains import DomainPolicy, parse_url
+
+    env = open_env()
+    disagreements = []
+    for url in TRICKY_URLS:
+        chromium = env.page.evaluate(CHROMIUM_READS, url)
+        ours = parse_url(url)
+        if chromium is None or ours is None:
+            if (chromium is None) != (ours is None):
+                disagreements.append((url, chromium, ours))
+            continue
+        scheme, host, port = chromium[0], chromium[1].rstrip("."), int(chromium[2] or 0) or None
+        if (ours.scheme, ours.host, ours.port) != (scheme, host, port):
+            disagreements.append((url, chromium, ours))
+            continue
+        pattern = f"{host}:{port}" if port else host
+        assert DomainPolicy(allow=(pattern,)).permits(url), url
+        assert not DomainPolicy(deny=(pattern,)).permits(url), url
+    # Chromium departs from the standard for a space in a host (it escapes it, a%20b):
+    # the standard's parser refuses that URL, so any restricting policy refuses it too.
+    assert [d[0] for d in disagreements] == ["http://a b.example/"]
+    assert disagreements[0][2] is None
+    assert not DomainPolicy(deny=("evil.test",)).permits("http://a b.example/")
+
+
+def test_a_backslash_before_user_info_cannot_reach_the_allowed_host(sites, open_env) -> None:
+    """`http://example.org\\@127.0.0.1:PORT/` is example.org to Chromium (issue 14.6): the
+    agent's policy and the controller both refuse it, and nothing is requested."""
+    from pixelpilot.agent.policy import Policy
+
+    one, _ = sites
+    url = f"http://example.org\\@127.0.0.1:{one.port}/next"
+    policy = Policy(allow_domains=(f"127.0.0.1:{one.port}",))
+    decision = policy.check(Navigate(url=url))
+    assert decision.verdict == "deny" and "example.org is not in the allowed" in decision.reason
+    env = open_env(only_server_one(one))
+    one.requests.clear()
+    result = env.execute(Navigate(url=url))
+    assert not result.ok and "example.org is not in the allowed domains" in result.error
+    assert env.page.url == f"{one.url}/start" and one.requests == []
