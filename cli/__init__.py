@@ -17,6 +17,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 #: exit code of a crash inside pixelpilot (BSD's EX_SOFTWARE), never confused with 1
 EXIT_INTERNAL = 70
@@ -30,17 +31,27 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler on whatever `sys.stderr` is when a record comes (tests swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ sets it; ignored
+        pass
+
+
 def configure_logging(verbosity: int = 0) -> None:
-    """The `pixelpilot` logger to stderr: warnings and errors, plus info with `-v` and
-    debug with `-vv`; set once however often `main` runs in one process."""
+    """The `pixelpilot` logger to stderr, one line a record: warnings and errors, plus
+    info with `-v` and debug with `-vv`; set up once however often `main` runs."""
     logger = logging.getLogger("pixelpilot")
     logger.setLevel(max(logging.DEBUG, logging.WARNING - 10 * verbosity))
-    if not any(getattr(h, "_pixelpilot_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("pixelpilot: %(levelname)s: %(message)s"))
-        handler._pixelpilot_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-    logger.propagate = False  # one line per message, not again through the root logger
 
 
 def build_parser() -> argparse.ArgumentParser:
