@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import islice
 from typing import Any, ClassVar
 
 from pixelpilot.tools import (
@@ -30,8 +31,8 @@ from pixelpilot.tools import (
     Wait,
 )
 
-from ._text import find_literals, flat_numbers
-from .base import Dialect, Mode, key_action, text_part
+from ._text import find_literals, finite, flat_numbers
+from .base import MAX_ACTIONS, Dialect, Mode, key_action, text_part
 
 _COMPUTER_DESCRIPTION = """Use a mouse and keyboard to interact with a computer, and take screenshots.
 * This is an interface to a desktop GUI. You do not have access to a terminal or applications menu. You must click on desktop icons to start applications.
@@ -149,11 +150,11 @@ class Qwen25VL(Dialect):
 
     # -- parsing -----------------------------------------------------------------
     def _parse(self, text: str) -> list[Action]:
-        blocks = _TOOL_CALL.findall(text)
-        objects = [o for block in blocks for o in find_literals(block, "{")[:1]]
+        blocks = [m.group(1) for m in islice(_TOOL_CALL.finditer(text), MAX_ACTIONS + 1)]
+        objects = [o for block in blocks for o in find_literals(block, "{", limit=1)]
         if not blocks:  # bare JSON, or a grounding answer: [{"bbox_2d": ...}, ...]
-            for found in find_literals(text, "{["):
-                objects.extend(found if isinstance(found, list) else [found])
+            for found in find_literals(text, "{[", limit=MAX_ACTIONS + 1):
+                objects.extend(found[: MAX_ACTIONS + 1] if isinstance(found, list) else [found])
         actions: list[Action] = []
         for obj in objects:
             actions.extend(self._object(obj))
@@ -172,7 +173,7 @@ class Qwen25VL(Dialect):
             return [Click(point=self._point(obj.get("point_2d") or obj.get("bbox_2d"), "bbox_2d"))]
         args = obj.get("arguments", obj)
         if isinstance(args, str):  # some servers double-encode the arguments
-            found = find_literals(args, "{")
+            found = find_literals(args, "{", limit=1)
             args = found[0] if found else {}
         if not isinstance(args, dict) or "action" not in args:
             return []
@@ -180,9 +181,10 @@ class Qwen25VL(Dialect):
 
     def _action(self, name: str, args: dict[str, Any]) -> Action:
         coordinate = args.get("coordinate")
-        if name in _CLICKS:
+        if name in _CLICKS:  # no coordinate: click where the pointer is, as the cookbook does
             button, clicks = _CLICKS[name]
-            return Click(point=self._point(coordinate, name), button=button, clicks=clicks)
+            point = None if coordinate is None else self._point(coordinate, name)
+            return Click(point=point, button=button, clicks=clicks)
         if name == "mouse_move":
             return Move(point=self._point(coordinate, name))
         if name in ("left_click_drag", "swipe"):
@@ -194,7 +196,7 @@ class Qwen25VL(Dialect):
             keys = args.get("keys", args.get("text"))
             if not keys:
                 raise ActionParseError('The key action needs "keys", e.g. ["ctrl", "c"].')
-            return key_action(keys if isinstance(keys, list) else str(keys))
+            return key_action(keys)  # a list of names (each may be a chord) or one chord
         if name == "type":
             text = args.get("text")
             if not isinstance(text, str):
@@ -236,7 +238,9 @@ class Qwen25VL(Dialect):
         numbers = flat_numbers(value)
         if numbers is not None:
             return self.point_from(numbers, f'"{name}" coordinate')
-        raise ActionParseError(f'The {name} action needs "coordinate": [x, y] in pixels.')
+        raise ActionParseError(
+            f'The {name} action needs "coordinate": [x, y], two finite numbers in pixels.'
+        )
 
     # -- formatting --------------------------------------------------------------
     def format_action(self, action: Action) -> str:
@@ -260,7 +264,8 @@ class Qwen25VL(Dialect):
 
         if isinstance(action, Click):
             names = {v: k for k, v in _CLICKS.items() if k != "click"}
-            return {"action": names[(action.button, action.clicks)], "coordinate": xy(action.point)}
+            args = {"action": names[(action.button, action.clicks)]}
+            return args if action.point is None else {**args, "coordinate": xy(action.point)}
         if isinstance(action, Move):
             return {"action": "mouse_move", "coordinate": xy(action.point)}
         if isinstance(action, Drag):
@@ -289,11 +294,16 @@ class Qwen25VL(Dialect):
 
 
 def _number(value: Any, name: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            value = float(str(value))
-        except ValueError:
-            raise ActionParseError(f'"{name}" must be a number, got {value!r}.') from None
-    if not lo <= value <= hi:
-        raise ActionParseError(f'"{name}" must lie between {lo:g} and {hi:g}, got {value:g}.')
-    return float(value)
+    """`value` (a number, or a number in a string) as a float within [lo, hi]."""
+    number = finite(value)
+    if number is None and isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):
+        number = finite(float(value.strip()))
+    if number is None:
+        shown = repr(value)[:40] if isinstance(value, str | float) else type(value).__name__
+        raise ActionParseError(f'"{name}" must be a finite number, got {shown}.')
+    if not lo <= number <= hi:
+        raise ActionParseError(f'"{name}" must lie between {lo:g} and {hi:g}, got {number:g}.')
+    return number
+
+
+_NUMERIC = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")

@@ -11,6 +11,7 @@ asked for.
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import ClassVar
 
 from pixelpilot.tools import (
@@ -33,7 +34,7 @@ from pixelpilot.tools import (
 )
 
 from ._text import LiteralError, action_segment, coordinate_groups, direction_in, read_string
-from .base import Dialect, Mode, key_action
+from .base import MAX_ACTIONS, Dialect, Mode, key_action
 
 _PROMPT = """You are a GUI agent. You are given a task and a screenshot of the screen. \
 Work out the next action to complete the task.
@@ -70,7 +71,10 @@ _VERBS = (
     "DOUBLE_CLICK|RIGHT_CLICK|MIDDLE_CLICK|TRIPLE_CLICK|CLICK|HOVER|DRAG|SCROLL|TYPE|"
     "PRESS|HOTKEY|KEY|NAVIGATE|GOTO|BACK|GO_BACK|WAIT|FINISH|DONE|FAIL|CALL_USER"
 )
-_STATEMENT = re.compile(rf"(?im)^[\s>*\-\d.)]*(?:action\s*[:：]\s*)?({_VERBS})\b")
+# `[ \t]`, not `\s`: a line-anchored pattern that may cross newlines rescans the rest of
+# the reply from every line start (issue 15: 20k newlines took 39 s).
+_STATEMENT = re.compile(rf"(?im)^[ \t>*\-\d.)]*(?:action[ \t]*[:：][ \t]*)?({_VERBS})\b")
+_TOKEN = re.compile(r"<\|[^<>|]*\|>")
 _CLICKS = {"click": ("left", 1), "double_click": ("left", 2), "triple_click": ("left", 3),
            "right_click": ("right", 1), "middle_click": ("middle", 1)}  # fmt: skip
 
@@ -106,9 +110,13 @@ class Qwen2VL(Dialect):
 
     def _parse(self, text: str) -> list[Action]:
         segment = action_segment(text)
-        starts = list(_STATEMENT.finditer(segment))
+        starts = list(islice(_STATEMENT.finditer(segment), MAX_ACTIONS + 1))
+        if len(starts) > MAX_ACTIONS:
+            raise ActionParseError(
+                f"The reply holds more than {MAX_ACTIONS} actions; give a few at a time."
+            )
         if not starts:
-            groups = coordinate_groups(text)
+            groups = coordinate_groups(text, limit=1)
             if groups:  # a plain grounding answer
                 return [Click(point=self.point_from(groups[0], "box"))]
             raise ActionParseError(
@@ -123,7 +131,7 @@ class Qwen2VL(Dialect):
         return actions
 
     def _statement(self, verb: str, args: str) -> Action:
-        groups = coordinate_groups(args)
+        groups = coordinate_groups(args, limit=2)
         if verb in _CLICKS:
             button, clicks = _CLICKS[verb]
             return Click(point=self._target(groups, 0, verb), button=button, clicks=clicks)
@@ -132,7 +140,7 @@ class Qwen2VL(Dialect):
         if verb == "drag":
             return Drag(start=self._target(groups, 0, verb), end=self._target(groups, 1, verb))
         if verb == "scroll":
-            direction = direction_in(re.sub(r"<\|.*?\|>", " ", args))
+            direction = direction_in(_TOKEN.sub(" ", args))
             if direction is None:
                 raise ActionParseError("SCROLL needs a direction: UP, DOWN, LEFT or RIGHT.")
             point = self.point_from(groups[0], "scroll target") if groups else None
@@ -181,6 +189,8 @@ class Qwen2VL(Dialect):
                     ("middle", 1): "MIDDLE_CLICK"}.get((action.button, action.clicks))  # fmt: skip
             if verb is None:
                 raise ValueError(f"{self.name} cannot express {action!r}")
+            if action.point is None:
+                raise ValueError(f"{self.name} clicks need a box")
             return f"{verb} {box(action.point)}"
         if isinstance(action, Move):
             return f"HOVER {box(action.point)}"

@@ -26,7 +26,7 @@ from pixelpilot.tools import (
 )
 
 from ._text import direction_in, find_literals, flat_numbers
-from .base import Dialect, Message, Mode, Turn, image_part, key_action, text_part
+from .base import MAX_ACTIONS, Dialect, Message, Mode, Turn, image_part, key_action, text_part
 
 GROUNDING_SYSTEM = (
     "Based on the screenshot of the page, I give a text description and you give its "
@@ -113,14 +113,14 @@ class ShowUI(Dialect):
     # -- parsing -----------------------------------------------------------------
     def _parse(self, text: str) -> list[Action]:
         actions: list[Action] = []
-        for obj in find_literals(text, "{"):
+        for obj in find_literals(text, "{", limit=2 * MAX_ACTIONS + 1):
             if isinstance(obj, dict):
                 for action in self._action(obj):
                     if not (actions and action == actions[-1] and isinstance(action, Click)):
                         actions.append(action)  # INPUT after CLICK there: click once
         if actions:
             return actions
-        for item in find_literals(text, "["):  # a grounding answer: [x, y]
+        for item in find_literals(text, "[("):  # a grounding answer: [x, y] or (x, y)
             numbers = flat_numbers(item)
             if numbers is not None and len(numbers) in (2, 4):
                 return [Click(point=self.point_from(numbers, "position"))]
@@ -137,6 +137,8 @@ class ShowUI(Dialect):
             return [Click(point=self._point(position, kind))]
         if kind == "HOVER":
             return [Move(point=self._point(position, kind))]
+        if kind == "SELECT" and value is None:  # as the action space says: a click there
+            return [Click(point=self._point(position, kind))]
         if kind in ("INPUT", "SELECT"):
             if value is None:
                 raise ActionParseError(f"{kind} needs a value: the text to type or select.")
@@ -183,7 +185,11 @@ class ShowUI(Dialect):
         def pos(p: Point) -> str:
             return f"[{self.coord(p.x)}, {self.coord(p.y)}]"
 
-        if isinstance(action, Click) and action.button == "left" and action.clicks == 1:
+        if (
+            isinstance(action, Click)
+            and action.point
+            and (action.button, action.clicks) == ("left", 1)
+        ):
             return f"{{'action': 'CLICK', 'value': None, 'position': {pos(action.point)}}}"
         if isinstance(action, Move):
             return f"{{'action': 'HOVER', 'value': None, 'position': {pos(action.point)}}}"

@@ -38,7 +38,7 @@ from ._text import (
     numbers_in,
     thought_of,
 )
-from .base import Dialect, Mode, key_action
+from .base import MAX_ACTIONS, Dialect, Mode, key_action
 
 _NOTE = """
 
@@ -155,7 +155,13 @@ class UITars(Dialect):
 
     # -- parsing -----------------------------------------------------------------
     def _parse(self, text: str) -> list[Action]:
-        calls = find_calls(action_segment(text), _NAMES)
+        # The official parser reads only after the last "Action:"; so do we (an earlier
+        # Action: line is a draft the model revised, or a step it imagined ahead).
+        calls = find_calls(action_segment(text, last=True), _NAMES)
+        if len(calls) > MAX_ACTIONS:
+            raise ActionParseError(
+                f"The reply holds more than {MAX_ACTIONS} actions; give a few at a time."
+            )
         if not calls:
             example = self.format_action(Click(point=Point(x=100, y=200, space=self.space)))
             raise ActionParseError(
@@ -178,9 +184,13 @@ class UITars(Dialect):
         if name in ("hotkey", "press", "key"):
             return key_action(_string(call, ("key", "keys", "hotkey"), name))
         if name == "type":
-            content = _string(call, ("content", "text", "value"), name, allow_empty=True)
-            submit = content.endswith("\n")
-            return Type(text=content[:-1] if submit else content, submit=submit)
+            return _type(_string(call, ("content", "text", "value"), name, allow_empty=True))
+        if name in ("keydown", "keyup"):
+            raise ActionParseError(
+                f"{name}() cannot be performed here: keys are pressed and released in one "
+                "action, never held across steps. Press a combination with "
+                "hotkey(key='ctrl c') instead."
+            )
         if name == "scroll":
             return self._scroll(call)
         if name == "wait":
@@ -231,6 +241,8 @@ class UITars(Dialect):
     def format_action(self, action: Action) -> str:
         first, second = self.start_key()
         if isinstance(action, Click):
+            if action.point is None:
+                raise ValueError(f"{self.name} clicks need a point")
             name = {("left", 1): "click", ("left", 2): "left_double",
                     ("right", 1): "right_single"}.get((action.button, action.clicks))  # fmt: skip
             if name is None:
@@ -291,6 +303,18 @@ def _numbers(value: Any) -> list[float]:
     text = str(value)
     groups = coordinate_groups(text)
     return groups[0] if len(groups) == 1 else numbers_in(text)
+
+
+def _type(content: str) -> Type:
+    """A type() action. Content ending in a newline submits (text, then Enter), as the
+    prompt teaches; so does content ending in a literal backslash-n (the model escaped
+    twice: `type(content='hello\\\\n')`), which is what the official parser does too.
+    Unlike it, only that one ending is removed (its `rstrip("\\\\n")` also eats
+    trailing n's and backslashes of the text itself)."""
+    for ending in ("\n", "\\n"):
+        if content.endswith(ending):
+            return Type(text=content[: -len(ending)], submit=True)
+    return Type(text=content)
 
 
 def _string(call: Call, keys: tuple[str, ...], name: str, allow_empty: bool = False) -> str:

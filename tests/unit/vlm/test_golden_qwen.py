@@ -101,10 +101,11 @@ def test_qwen25vl_pixel_limits_change_the_mapping() -> None:
         ("qwen2vl", "Action: CLICK the blue button", "needs a box"),
         ("qwen2vl", "Action: PRESS ctrl+warp", "Unknown key"),
         ("qwen25vl", "Sure, clicking it now.", "No action found"),
-        ("qwen25vl", call('{"action": "left_click"}'), "coordinate"),
+        ("qwen25vl", call('{"action": "mouse_move"}'), "coordinate"),
+        ("qwen25vl", call('{"action": "left_click", "coordinate": "here"}'), "coordinate"),
         ("qwen25vl", call('{"action": "left_click", "coordinate": [5000, 10]}'), "outside"),
         ("qwen25vl", call('{"action": "fly"}'), "cannot be performed"),
-        ("qwen25vl", call('{"action": "wait", "time": "soon"}'), "must be a number"),
+        ("qwen25vl", call('{"action": "wait", "time": "soon"}'), "must be a finite number"),
     ],
 )
 def test_qwen_errors_are_for_the_model(dialect: str, reply: str, fragment: str) -> None:
