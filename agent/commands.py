@@ -166,6 +166,8 @@ def openai_options(args: argparse.Namespace) -> dict[str, Any]:
 
     if not args.base_url:
         raise UsageError("--base-url is needed with --backend openai")
+    if not args.base_url.startswith(("http://", "https://")):
+        raise UsageError(f"--base-url must be an http(s) URL, got {args.base_url!r}")
     for name, default in (
         ("server", "auto"),
         ("api_key_env", "OPENAI_API_KEY"),

@@ -28,6 +28,9 @@ from PIL import Image
 from pixelpilot.vlm.backend import BackendError, GenerationParams, load_backend
 from pixelpilot.vlm.backends.openai import OpenAIBackend, _retry_after
 from pixelpilot.vlm.backends.openai_servers import profile_from_models, profile_from_url
+from tests.integration.browser_fixtures import pages_url
+
+__all__ = ["pages_url"]  # a fixture
 
 
 @dataclass
@@ -714,3 +717,42 @@ def test_the_command_line_takes_request_timeout() -> None:
     assert done.returncode != 0
     assert "request deadline of 1.5 s" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.timeout(300)
+def test_a_run_against_a_server_that_never_answers_ends_with_the_backend_code(
+    pages_url: str, tmp_path
+) -> None:
+    """Issue 15.7: the run used to wait 4 x 120 s; now one deadline per model request."""
+    from pixelpilot.agent.commands import EXIT
+    from pixelpilot.agent.trajectory import read_trajectory
+
+    silent = SilentServer()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "from pixelpilot.cli import main; raise SystemExit(main())",
+             "run", "look around", "--url", f"{pages_url}/form.html", "--backend", "openai",
+             "--base-url", f"http://127.0.0.1:{silent.port}/v1", "--model", "m",
+             "--request-timeout", "2", "--max-steps", "3", "--record", str(tmp_path)],
+            capture_output=True, text=True, timeout=250,
+        )  # fmt: skip
+    finally:
+        silent.close()
+    assert done.returncode == EXIT["backend"], done.stdout + done.stderr
+    assert "request deadline of 2 s" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert silent.accepted
+    (run_dir,) = tmp_path.iterdir()
+    assert read_trajectory(run_dir)["end"]["status"] == "error"
+
+
+def test_base_url_must_be_http() -> None:
+    with pytest.raises(ValueError, match="http"):
+        OpenAIBackend("127.0.0.1:8000/v1", "m")
+    done = subprocess.run(
+        [sys.executable, "-c", "from pixelpilot.cli import main; raise SystemExit(main())",
+         "ask", "x", "--backend", "openai", "--base-url", "localhost:8000"],
+        capture_output=True, text=True, timeout=100,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--base-url must be an http(s) URL" in done.stderr

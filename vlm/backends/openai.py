@@ -150,6 +150,8 @@ class OpenAIBackend:
             raise ValueError("need max_retries >= 0 and backoff_s >= 0")
         if max_parallel < 1:
             raise ValueError("need max_parallel >= 1")
+        if not base_url.startswith(_REMOTE):
+            raise ValueError(f"base_url must be an http(s) URL, got {short(base_url, 80)!r}")
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + "/chat/completions"
         self.model = model
@@ -458,6 +460,8 @@ class OpenAIBackend:
                 wait = wait if asked is None else asked
             except NETWORK_ERRORS as error:
                 failure = self._redact(f"{type(error).__name__}: {error}")
+            except ValueError as error:  # a URL or header http.client cannot send
+                raise BackendError(f"POST {self.url}: {self._redact(str(error))}") from None
             if attempt >= self.max_retries:
                 raise BackendError(
                     f"POST {self.url} failed after {attempt + 1} attempt(s): {failure}"
