@@ -24,7 +24,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .run_options import (
     UsageError,
@@ -36,6 +36,9 @@ from .run_options import (
     dpr_type,
     seconds_type,
 )
+
+if TYPE_CHECKING:
+    from pixelpilot.agent.secrets import Secrets
 
 #: exit codes by run status, and by what broke when the status is "error" (`error_kind`)
 EXIT = {
@@ -74,8 +77,10 @@ def add_commands(sub: Any, size_type: Any) -> None:
         "--secret",
         action="append",
         default=[],
-        metavar="NAME=ENV_VAR",
-        help="{{NAME}} in the task is typed as $ENV_VAR; the model never sees it",
+        metavar="NAME=ENV_VAR[@HOST,...]",
+        help="{{NAME}} is typed as $ENV_VAR, only on HOST (default: the --url's host; "
+        "add :PORT for one port), never into a URL; the model, the screenshots and the "
+        "records never show it",
     )
     p.add_argument("--record", default="runs", help="root folder for run directories")
     p.add_argument("--headed", action="store_true", help="show the browser window")
@@ -90,8 +95,9 @@ def add_commands(sub: Any, size_type: Any) -> None:
         "--secret",
         action="append",
         default=[],
-        metavar="NAME=ENV_VAR",
-        help="type {{NAME}} as $ENV_VAR, as the recorded run did",
+        metavar="NAME=ENV_VAR[@HOST,...]",
+        help="type {{NAME}} as $ENV_VAR, as the recorded run did, only on HOST (default: "
+        "the replayed start page's host)",
     )
     p.add_argument("--demo", action="store_true", help="serve the demo shop and replay against it")
     p.add_argument(
@@ -213,14 +219,15 @@ def _backend(args: argparse.Namespace) -> Any:
     )
 
 
-def _secrets(pairs: list[str]) -> dict[str, str]:
-    secrets = {}
-    for pair in pairs:
-        name, _, variable = pair.partition("=")
-        if not name or not variable or variable not in os.environ:
-            raise UsageError(f"--secret {pair!r}: give NAME=ENV_VAR with ENV_VAR set")
-        secrets[name] = os.environ[variable]
-    return secrets
+def _secrets(pairs: list[str], start_url: str | None = None) -> Secrets:
+    """`--secret NAME=ENV_VAR[@HOST,...]` values, each bound to its hosts or else to the
+    start URL's host (a desktop run has none: there the policy asks before each use)."""
+    from pixelpilot.agent.secrets import Secrets
+
+    try:
+        return Secrets.from_specs(pairs).bound(start_url)
+    except ValueError as error:
+        raise UsageError(f"--secret {error}") from None
 
 
 def print_step(step: Any) -> None:
@@ -349,7 +356,7 @@ def _run(args: argparse.Namespace) -> int:
 
     policy = _policy(args)
     _check_run(args, policy)
-    secrets = _secrets(args.secret)
+    secrets = _secrets(args.secret, args.url)
     backend = _backend(args)
     env = _environment(args, policy.domains)
     config = AgentConfig(

@@ -21,8 +21,8 @@ typed into the site it belongs to.
   (named, decimal or hex entities), JSON-escaped (`\\uXXXX`, `\\"`) or with its
   whitespace collapsed or trimmed (`Tr0ub4dor &3` for `Tr0ub4dor  &3`), in any mix of
   these from one character to the next. Exceptions are re-raised with redacted messages
-  and no chained cause that could carry the value (`redact_error`), and the `pixelpilot`
-  loggers get a filter while a run lasts (`guard_logs`).
+  and no chained cause that could carry the value (`redact_error`), and every log record
+  made while a value is in use is redacted as it is made (`guard_logs`).
 
 Limits: a page on a bound host may show the value anywhere it likes (echo it into text,
 copy it into a field the agent never typed into); only the fields that received the
@@ -37,11 +37,12 @@ import html.entities
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pixelpilot.tools import Action, InfrastructureError, Navigate, PixelpilotError, Type
+from pixelpilot.tools import Action, Navigate, PixelpilotError, Type
 
 from .policy import Decision, Policy
 
@@ -51,6 +52,11 @@ _HEX = "[0-9A-Fa-f]"
 _JSON_ESCAPES = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\n": "\\n", "\r": "\\r", "\t": "\\t",
                  "\b": "\\b", "\f": "\\f"}  # fmt: skip
 _DEFAULT_PORTS = {"http:": 80, "https:": 443}
+
+
+class RedactedError(PixelpilotError, RuntimeError):
+    """An unexpected error (not one of pixelpilot's own) whose message or chained cause
+    held a secret: the same text, redacted, with the original's class name in front."""
 
 
 @dataclass(frozen=True)
@@ -116,37 +122,36 @@ def _permits(hosts: Iterable[str], url: str | None) -> bool:
 
 
 def _char_pattern(char: str) -> str:
-    """Every way one character of a secret can be written in a record."""
+    """Every way one character of a secret can be written in a record; hex digits in
+    either case (%2f and %2F, &#x2f; and &#x2F;, \\u00e9 and \\u00E9)."""
     forms = {re.escape(char)}
     data = char.encode("utf-8")
-    forms.add("".join(f"%(?:25)?{b:02X}" for b in data))  # once or twice percent-encoded
+    forms.add("".join(f"%(?:25)?{_any_case(f'{b:02X}')}" for b in data))  # once or twice
     code = ord(char)
-    forms.add(f"&#0*{code};|&#[xX]0*{code:X};")
+    forms.add(f"&#0*{code};|&#[xX]0*{_any_case(f'{code:X}')};")
     if code in html.entities.codepoint2name:
         forms.add(f"&{html.entities.codepoint2name[code]};")
     if char == "'":
         forms.add("&apos;")
     if code <= 0xFFFF:
-        forms.add(f"\\\\u0*{code:04X}")
+        forms.add(f"\\\\u{_any_case(f'{code:04X}')}")
     else:  # outside the BMP, JSON writes a surrogate pair
         high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
-        forms.add(f"\\\\u{high:04X}\\\\u{low:04X}")
+        forms.add(f"\\\\u{_any_case(f'{high:04X}')}\\\\u{_any_case(f'{low:04X}')}")
     if char in _JSON_ESCAPES:
         forms.add(re.escape(_JSON_ESCAPES[char]))
-    # hex digits in either case: %2f and %2F, &#x2f; and &#x2F;, \u00e9 and \u00E9
-    return "(?:" + "|".join(sorted(_hex_any_case(f) for f in forms)) + ")"
-
-
-def _hex_any_case(pattern: str) -> str:
-    return re.sub(r"(?<![\\&])([0-9A-F]{2,})", lambda m: _any_case(m.group(1)), pattern)
+    # longest first: at a value's end, "%" must not win over "%25" and leave "25" behind
+    return "(?:" + "|".join(sorted(forms, key=lambda f: (-len(f), f))) + ")"
 
 
 def _any_case(digits: str) -> str:
     return "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in digits)
 
 
-# one whitespace character, written in any of the encodings above
-_SPACE = "(?:\\s|\\+|%(?:25)?(?:20|09|0[aAdD])|&nbsp;|&#0*(?:32|9|10|13|160);|&#[xX]0*(?:20|9|[aAdD]|[aA]0);|\\\\u0*(?:0020|0009|000[aAdD]|00[aA]0)|\\\\[ntr]|\u00a0)"  # noqa: E501
+# one whitespace character (any that str.split() splits on), in any of the encodings above
+_SPACE = (
+    "(?:\\s|\\+|" + "|".join(_char_pattern(chr(c)) for c in range(0x3001) if chr(c).isspace()) + ")"
+)
 
 
 def value_pattern(value: str) -> re.Pattern[str] | None:
@@ -335,7 +340,8 @@ class Secrets:
     def redact_error(self, error: BaseException) -> BaseException:
         """`error` itself when neither it nor anything chained to it shows a secret; else
         an error of the same class (or of pixelpilot's family, for a foreign one) whose
-        message is redacted, to be raised `from None` (the chain is what held it)."""
+        message is redacted, to be raised `from None` (the chain is what held it). A
+        foreign one becomes a `RedactedError`: still unexpected, so still raised."""
         if not self._secrets or not any(self.leaks(t) for t in _chain_texts(error)):
             return error
         message = self.redact(str(error))
@@ -344,27 +350,59 @@ class Secrets:
                 clean = type(error)(message)
                 if str(clean) == message:
                     return clean
-        return InfrastructureError(f"{type(error).__name__}: {message}")
+        return RedactedError(f"{type(error).__name__}: {message}")
 
     @contextlib.contextmanager
     def guard_logs(self) -> Iterator[None]:
-        """While the block runs, records of every `pixelpilot` logger that exists are
-        redacted before any handler sees them (a logger's filters judge the records made
-        on it, so each one gets the filter)."""
+        """While the block runs, every log record made in this process (pixelpilot's,
+        Playwright's, anyone's) is redacted as it is made, before any filter or handler
+        sees it: a record factory, installed once, that consults the guards in force."""
         if not self._secrets:
             yield
             return
-        names = ["pixelpilot"] + [n for n in logging.Logger.manager.loggerDict
-                                  if n.startswith("pixelpilot.")]  # fmt: skip
-        loggers = [logging.getLogger(n) for n in names]
-        guard = _RedactingFilter(self)
-        for logger in loggers:
-            logger.addFilter(guard)
+        _install_record_factory()
+        with _GUARDS_LOCK:
+            _GUARDS.append(self)
         try:
             yield
         finally:
-            for logger in loggers:
-                logger.removeFilter(guard)
+            with _GUARDS_LOCK:
+                _GUARDS.remove(self)
+
+
+_GUARDS: list[Secrets] = []
+_GUARDS_LOCK = threading.Lock()
+_FACTORY: list[Any] = []  # the factory we installed, once
+
+
+def _install_record_factory() -> None:
+    with _GUARDS_LOCK:
+        if _FACTORY:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            for secrets in list(_GUARDS):
+                _redact_record(secrets, record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _FACTORY.append(factory)
+
+
+def _redact_record(secrets: Secrets, record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a record whose arguments do not fit its format: logging says so
+        return
+    if secrets.leaks(message):
+        record.msg, record.args = secrets.redact(message), ()
+    if record.exc_info and record.exc_info[1] is not None:
+        clean = secrets.redact_error(record.exc_info[1])
+        if clean is not record.exc_info[1]:
+            record.exc_info, record.exc_text = None, None
+            record.msg = f"{record.msg} ({type(clean).__name__}: {clean})"
 
 
 def _chain_texts(error: BaseException) -> Iterator[str]:
@@ -382,20 +420,3 @@ def _chain_texts(error: BaseException) -> Iterator[str]:
         yield from (str(note) for note in getattr(current, "__notes__", ()))
         yield from (repr(v) for k, v in vars(current).items() if not k.startswith("__"))
         stack += [current.__cause__, current.__context__]
-
-
-class _RedactingFilter(logging.Filter):
-    def __init__(self, secrets: Secrets) -> None:
-        super().__init__()
-        self._secrets = secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self._secrets.leaks(message):
-            record.msg, record.args = self._secrets.redact(message), ()
-        if record.exc_info and record.exc_info[1] is not None:
-            clean = self._secrets.redact_error(record.exc_info[1])
-            if clean is not record.exc_info[1]:
-                record.exc_info, record.exc_text = None, None
-                record.msg = f"{record.msg} ({type(clean).__name__}: {clean})"
-        return True
