@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .run_options import (
     UsageError,
     check_domains,
+    check_pixel_limits,
     check_record_folder,
     check_screenshot_size,
     check_start_url,
@@ -264,7 +265,10 @@ def approve_on_terminal(action: Any, reason: str) -> bool:
     """Ask the person at the terminal; without one, refuse."""
     if not sys.stdin.isatty():
         return False
-    answer = input(f"\nThe agent wants to {reason}: {action.action}. Allow? [y/N] ")
+    try:
+        answer = input(f"\nThe agent wants to {reason}: {action.action}. Allow? [y/N] ")
+    except EOFError:  # Ctrl-D: no
+        return False
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -345,6 +349,7 @@ def _policy(args: argparse.Namespace) -> Any:
 def _check_run(args: argparse.Namespace, policy: Any) -> None:
     """Everything that can be refused before a model loads or a browser starts."""
     check_domains(args.url, args.desktop, policy.domains)
+    check_pixel_limits(getattr(args, "min_pixels", None), getattr(args, "max_pixels", None))
     if not args.desktop:
         check_start_url(args.url)
         check_screenshot_size(args.viewport, args.dpr)

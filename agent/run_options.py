@@ -96,6 +96,16 @@ def check_screenshot_size(viewport: tuple[int, int], dpr: float) -> None:
         )
 
 
+def check_pixel_limits(min_pixels: int | None, max_pixels: int | None) -> None:
+    """`--min-pixels` / `--max-pixels`: counts of pixels, the smaller one first (a
+    negative limit would end the first resize in a math error)."""
+    for flag, value in (("--min-pixels", min_pixels), ("--max-pixels", max_pixels)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be a number of pixels of at least 1, got {value}")
+    if min_pixels is not None and max_pixels is not None and min_pixels > max_pixels:
+        raise UsageError(f"--min-pixels {min_pixels} is above --max-pixels {max_pixels}")
+
+
 def check_record_folder(root: Path) -> None:
     """`--record` must be a folder this process can create and write files in (a run
     that cannot keep its trajectory would fail at its first step instead)."""

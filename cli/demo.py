@@ -23,7 +23,7 @@ from pixelpilot.agent.commands import (
     guess_dialect,
     run_agent,
 )
-from pixelpilot.agent.run_options import check_record_folder
+from pixelpilot.agent.run_options import check_pixel_limits, check_record_folder
 
 
 def add_demo_command(sub: Any) -> None:
@@ -63,6 +63,7 @@ def _demo(args: argparse.Namespace) -> int:
     from pixelpilot.vlm import BackendError, get_dialect
 
     check_record_folder(Path(args.record))
+    check_pixel_limits(getattr(args, "min_pixels", None), getattr(args, "max_pixels", None))
     backend = None
     if not args.oracle:
         try:
