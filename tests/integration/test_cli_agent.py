@@ -160,3 +160,40 @@ def test_the_time_limit_stops_the_demo_with_130(tmp_path) -> None:
     data = read_trajectory(run_dir)
     assert data["end"]["status"] == "stopped" and data["end"]["reason"] == "reached max_seconds=0.5"
     assert 1 <= len(data["steps"]) < 8
+
+
+def test_chromium_killed_mid_run_exits_6_without_a_traceback(tmp_path) -> None:
+    """The browser dies between steps (SIGKILL to Chromium, as the OOM killer would): the
+    run ends on record with error_kind "controller", exit 6, one line of ours on stderr."""
+    import os
+    import signal
+
+    from pixelpilot.agent.trajectory import read_trajectory
+    from tests.integration.browser_fixtures import chromium_under
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([EXE, "demo", "--oracle", "--record", str(tmp_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        lines = []
+        for line in proc.stdout:  # the first step is done: the browser is up and in use
+            lines.append(line)
+            if line.startswith("step   1"):
+                break
+        browsers = chromium_under(proc.pid)
+        assert browsers, "no Chromium found under the demo"
+        for pid in browsers:
+            os.kill(pid, signal.SIGKILL)
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(lines) + rest
+    assert proc.returncode == 6, out + err
+    assert "Traceback" not in err
+    (line,) = our_lines(err, "demo")
+    assert line.startswith("pixelpilot demo: the environment broke: ControllerError:")
+    assert "ERROR after" in out
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    end = read_trajectory(run_dir)["end"]
+    assert (end["status"], end["error_kind"]) == ("error", "controller")
