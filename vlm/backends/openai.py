@@ -83,7 +83,7 @@ __all__ = ["MAX_RETRY_AFTER_S", "SERVERS", "OpenAIBackend", "_retry_after"]
 
 log = logging.getLogger("pixelpilot.vlm.openai")
 _REMOTE = ("http://", "https://")
-#: The most of a request's deadline that asking `/models` may take.
+#: The most of a request's deadline that asking `/models` may take (and never over half).
 DISCOVERY_TIMEOUT_S = 10.0
 
 
@@ -197,7 +197,8 @@ class OpenAIBackend:
                 self.model = self.model or "default"
                 return self.profile
             budget = deadline or Deadline(self.request_timeout_s)
-            answer = self._get_models(budget.sub(DISCOVERY_TIMEOUT_S))
+            # at most half of what is left: the request itself must still get its chance
+            answer = self._get_models(budget.sub(min(DISCOVERY_TIMEOUT_S, budget.left() / 2)))
             if want_kind and (kind := profile_from_models(answer)):
                 self._adopt(kind, f"{self.base_url}/models")
             if self.model is None:
