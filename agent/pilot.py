@@ -29,8 +29,20 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from pixelpilot.environments import ActionResult, ElementInfo, Environment, Observation
-from pixelpilot.tools import Action, Click, Drag, Key, Move, Navigate, Scroll, Type, convert_action
+from pixelpilot.environments import ElementInfo, Environment, Observation
+from pixelpilot.tools import (
+    Action,
+    Click,
+    Drag,
+    Key,
+    Move,
+    Navigate,
+    Point,
+    Scroll,
+    Space,
+    Type,
+    convert_action,
+)
 from pixelpilot.vlm import GenerationParams, get_dialect
 from pixelpilot.vlm.backend import Backend
 from pixelpilot.vlm.dialects import Dialect
@@ -256,6 +268,14 @@ class Pilot:
     def right_click(self, description: str, *, zoom: Zoom | None = None) -> Located:
         return self.click(description, button="right", zoom=zoom)
 
+    def click_at(self, x: float, y: float, *, button: Literal["left", "right", "middle"] = "left",
+                 clicks: int = 1) -> None:  # fmt: skip
+        """Click at (x, y) in screenshot pixels, no grounding (the MCP server's raw click);
+        a point off the screen raises StepFailed, never a click at a clamped guess."""
+        with self._step("click") as step:
+            point = Point(x=x, y=y, space=Space.SCREENSHOT_PX)
+            self._act(step, [Click(point=point, button=button, clicks=clicks)])
+
     def hover(self, description: str, *, zoom: Zoom | None = None) -> Located:
         with self._step("hover") as step:
             located = self._locate(step, description, zoom)
@@ -313,14 +333,14 @@ class Pilot:
                     action, self.dialect.space, frame=frame, model_size=size, check=False
                 )
             )
-            decision = self.policy.resolve(action, self.policy.check(action, self.focused))
+            # the agent's rules for secrets: bound to the first page acted on (unless hosts
+            # were named), never in a URL, masked on screen, judged on the focused field
+            self.secrets = self.secrets.bound(step.observation.url)
+            decision = self.secrets.decide(self.env, action, step.observation.url, self.policy)
             step.decisions.append(decision)
             if decision.verdict == "deny":
                 raise ActionRefused(f"The policy refused {action.action}: {decision.reason}")
-            result = self.env.execute(self.secrets.substitute(action))
-            result = ActionResult.model_validate(
-                self.secrets.redact(result.model_dump(mode="json"))
-            )
+            result = self.secrets.execute(self.env, action)
             step.results.append(result)
             if result.element is not None and action.points():
                 self.focused = result.element

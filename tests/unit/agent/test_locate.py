@@ -155,3 +155,17 @@ def test_errors_are_in_the_family_and_a_closed_pilot_says_so(tmp_path) -> None:
         pass
     with pytest.raises(PilotError, match="closed"):
         p.press("enter")
+
+
+def test_click_at_raw_screenshot_pixels_and_off_screen_fails(tmp_path) -> None:
+    from pixelpilot.agent import StepFailed
+
+    with pilot(Image.new("RGB", (800, 600)), [], tmp_path, scale=2.0) as p:
+        p.click_at(400, 300, button="right")
+        with pytest.raises(StepFailed, match="outside"):
+            p.click_at(900, 10)
+        (done,) = p.env.actions
+        run_dir = p.run_dir
+    assert (done.point.x, done.point.y, done.button) == (200.0, 150.0, "right")
+    kinds = [(s["kind"], s.get("error", {}).get("type")) for s in read_trajectory(run_dir)["steps"]]
+    assert kinds == [("click", None), ("click", "StepFailed")]
