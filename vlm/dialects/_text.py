@@ -27,7 +27,10 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-_MAX_DEPTH = 32
+#: real replies nest 3 deep ({"arguments": {"coordinate": [x, y]}}, [[x1, y1], [x2, y2]])
+_MAX_DEPTH = 16
+#: a run of more openers than that can start no readable literal but its last ones
+_OPENER_RUN = re.compile(r"(?:[\[({]\s*){" + str(_MAX_DEPTH + 1) + ",}")
 _MAX_INT_DIGITS = 15
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -102,7 +105,9 @@ class _Reader:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.memo: dict[int, tuple[Any, int] | LiteralError] = {}
+        #: position -> (value, end), or the message of the LiteralError it raised (a new
+        #: exception each time: re-raising one object would grow its traceback forever)
+        self.memo: dict[int, tuple[Any, int] | str] = {}
 
     def literal(self, pos: int, depth: int = 0) -> tuple[Any, int]:
         """Read one JSON/Python literal at `pos`; return (value, index after it).
@@ -122,8 +127,8 @@ class _Reader:
         if ch not in "{[(":
             return self._scalar(pos)
         known = self.memo.get(pos)
-        if isinstance(known, LiteralError):
-            raise known
+        if isinstance(known, str):
+            raise LiteralError(known)
         if known is not None:
             return known
         try:
@@ -131,7 +136,7 @@ class _Reader:
         except DepthError:
             raise  # depends on depth: not remembered
         except LiteralError as error:
-            self.memo[pos] = error
+            self.memo[pos] = str(error)
             raise
         self.memo[pos] = result
         return result
@@ -203,6 +208,10 @@ def find_literals(text: str, openers: str = "{", limit: int | None = None) -> li
     reader = _Reader(text)
     i = 0
     while (limit is None or len(found) < limit) and (match := starts.search(text, i)):
+        run = _OPENER_RUN.match(text, match.start())
+        if run:  # skip to where a literal could still fit under the depth limit
+            i = max(match.start() + 1, _last_openers(text, run.end()))
+            continue
         try:
             value, end = reader.literal(match.start())
         except DepthError as error:
@@ -214,6 +223,16 @@ def find_literals(text: str, openers: str = "{", limit: int | None = None) -> li
         found.append(value)
         i = end
     return found
+
+
+def _last_openers(text: str, end: int) -> int:
+    """The start of the last `_MAX_DEPTH` openers of the run that ends at `end`."""
+    count, i = 0, end
+    while i > 0 and count < _MAX_DEPTH:
+        i -= 1
+        if text[i] in "[({":
+            count += 1
+    return i
 
 
 def finite(value: Any) -> float | None:
