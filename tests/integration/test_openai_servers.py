@@ -14,7 +14,11 @@ import pytest
 
 from pixelpilot.vlm.backend import BackendError, GenerationParams
 from pixelpilot.vlm.backends.openai import OpenAIBackend
-from pixelpilot.vlm.backends.openai_servers import profile_from_models, profile_from_url
+from pixelpilot.vlm.backends.openai_servers import (
+    model_ids,
+    profile_from_models,
+    profile_from_url,
+)
 from tests.integration.openai_fixtures import (
     FakeServer,
     Reply,
@@ -99,6 +103,14 @@ def test_dashscope_high_resolution_for_limits_above_its_cap(server: FakeServer) 
 )  # fmt: skip
 def test_models_answers_name_their_server(answer: Any, kind: str | None) -> None:
     assert profile_from_models(answer) == kind
+
+
+def test_the_model_asked_for_is_a_loaded_one() -> None:
+    answer = {"data": [{"id": "org/cached", "status": {"value": "unloaded"}},
+                       {"id": "/models/tiny", "status": {"value": "loaded"}}]}  # fmt: skip
+    assert model_ids(answer) == ["/models/tiny", "org/cached"]
+    assert model_ids({"data": [{"id": "first"}, {"id": "second"}]}) == ["first", "second"]
+    assert model_ids({"error": "nope"}) == []
 
 
 def test_hosted_apis_are_known_by_host() -> None:

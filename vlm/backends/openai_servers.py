@@ -148,11 +148,15 @@ def profile_from_models(answer: Any) -> str | None:
 
 
 def model_ids(answer: Any) -> list[str]:
-    """The model names a `/v1/models` answer lists, in order."""
+    """The model names a `/v1/models` answer lists, those it says are loaded first
+    (transformers serve lists every model in its cache, and only some are in memory)."""
     models = answer.get("data") if isinstance(answer, dict) else None
     if not isinstance(models, list):
         return []
-    return [str(m["id"]) for m in models if isinstance(m, dict) and m.get("id")]
+    named = [m for m in models if isinstance(m, dict) and m.get("id")]
+    unloaded = [isinstance(m.get("status"), dict) and m["status"].get("value") != "loaded"
+                for m in named]  # fmt: skip
+    return [str(m["id"]) for _, m in sorted(zip(unloaded, named, strict=True), key=lambda p: p[0])]
 
 
 def named_fields(message: str, sent: Iterable[str]) -> set[str]:
