@@ -186,7 +186,7 @@ def test_a_secret_never_goes_into_a_url_or_to_another_host(pages_url, tmp_path) 
     other = pages_url.replace("127.0.0.1", "localhost")  # the same server, another host
     with open_browser(f"{pages_url}/secret_form.html", viewport=VIEWPORT) as env:
         replies = [f"Action: NAVIGATE {other}/secret_form.html?q={{{{token}}}}",
-                   f"Action: NAVIGATE {other}/secret_form.html", token,
+                   f"Action: NAVIGATE {other}/secret_form.html", click(env, "#token"),
                    'Action: TYPE "{{token}}"', 'Action: FINISH ""']  # fmt: skip
         agent, _ = agent_on(env, replies, tmp_path, secrets={"token": SECRET},
                             config={"video": False, "report": False})  # fmt: skip
@@ -286,3 +286,30 @@ def test_replay_keeps_the_binding(pages_url, tmp_path) -> None:
     assert report.failed_actions == 1 and any("does not belong" in line for line in report.lines)
     assert not any(SECRET in line for line in report.lines)
     json.dumps(report.lines)
+
+
+def test_a_secret_in_the_page_address_is_redacted_and_history_does_not_restore_it(
+    pages_url, tmp_path
+) -> None:
+    secret = "Zq7 X&W93-KP41"  # a GET form puts it in the URL as Zq7+X%26W93-KP41
+    with open_browser(f"{pages_url}/secret_form.html", viewport=VIEWPORT) as env:
+        box = field_box(env, "#token")
+        replies = [click(env, "#token"), 'Action: TYPE "{{token}}\\n"', "Action: BACK",
+                   'Action: FINISH ""']  # fmt: skip
+        agent, _ = agent_on(env, replies, tmp_path, secrets={"token": secret},
+                            config={"video": False})  # fmt: skip
+        run_dir = agent.run("look it up").trajectory_dir
+        # Chromium restores a field's value when its page is opened from history; a field
+        # that held a secret is marked autocomplete=off, as password fields are never restored
+        assert env.page.url == f"{pages_url}/secret_form.html"
+        assert env.page.input_value("#token") == ""
+    steps = read_trajectory(run_dir)["steps"]
+    assert steps[2]["url"] == f"{pages_url}/secret_form.html?token={{{{token}}}}"
+    for name in ("trajectory.jsonl", "report.html"):
+        text = (run_dir / name).read_text()
+        assert "Zq7" not in text and "KP41" not in text, name
+    x1, y1, x2, y2 = box
+    for step in steps[2:]:
+        inner = grey(Image.open(run_dir / step["screenshot"]))[y1 + 4 : y2 - 4, x1 + 4 : x2 - 4]
+        masked = (np.asarray(Image.open(run_dir / step["screenshot"]))[y1:y2, x1:x2] == MASK_RGB)
+        assert masked.all() or (inner > 200).all(), step["step"]  # the mask, or empty
