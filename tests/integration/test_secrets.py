@@ -30,8 +30,9 @@ from pixelpilot.environments import open_browser
 from pixelpilot.environments._secret_fields import MASK_RGB
 from pixelpilot.vlm import load_backend
 from tests.integration.browser_fixtures import browser, pages_url
+from tests.integration.desktop_fixtures import tk_app, xvfb_display
 
-__all__ = ["browser", "pages_url"]
+__all__ = ["browser", "pages_url", "tk_app", "xvfb_display"]
 
 SECRET = "Zq7-XW93-KP41"
 VIEWPORT = (1280, 720)
@@ -311,5 +312,28 @@ def test_a_secret_in_the_page_address_is_redacted_and_history_does_not_restore_i
     x1, y1, x2, y2 = box
     for step in steps[2:]:
         inner = grey(Image.open(run_dir / step["screenshot"]))[y1 + 4 : y2 - 4, x1 + 4 : x2 - 4]
-        masked = (np.asarray(Image.open(run_dir / step["screenshot"]))[y1:y2, x1:x2] == MASK_RGB)
+        masked = np.asarray(Image.open(run_dir / step["screenshot"]))[y1:y2, x1:x2] == MASK_RGB
         assert masked.all() or (inner > 200).all(), step["step"]  # the mask, or empty
+
+
+def test_on_the_desktop_every_type_with_a_secret_asks(xvfb_display, tk_app, tmp_path) -> None:
+    from pixelpilot.environments.desktop import DesktopEnvironment
+    from tests.integration.test_desktop import locate
+
+    app = tk_app()
+    asked: list[str] = []
+    policy = Policy(approve=lambda action, reason: asked.append(reason) or len(asked) == 1)
+    with DesktopEnvironment(xvfb_display) as env:
+        spot = locate(env, app, ["entry"])["entry"]
+        width, height = env.observe().image.size
+        point = f"<|box_start|>({spot['cx'] / width * 1000:.1f},{spot['cy'] / height * 1000:.1f})<|box_end|>"
+        replies = [f"Action: CLICK {point}", 'Action: TYPE "{{pw}}"', 'Action: TYPE "{{pw}}"',
+                   'Action: TYPE "-plain"', 'Action: FINISH ""']  # fmt: skip
+        agent, _ = agent_on(env, replies, tmp_path, policy=policy, secrets={"pw": SECRET},
+                            config={"video": False, "report": False})  # fmt: skip
+        steps = list(agent.stream("type the password"))
+        app.wait_for("text", lambda e: e["value"] == SECRET + "-plain")
+    assert [s.decisions[0].verdict for s in steps[1:4]] == ["allow", "deny", "allow"]
+    assert len(asked) == 2 and all("secret" in reason for reason in asked)  # plain text: no
+    record = (sorted(tmp_path.iterdir())[-1] / "trajectory.jsonl").read_text()
+    assert SECRET not in record
