@@ -23,9 +23,9 @@ from tests.integration.test_browser_domains import Site
 
 pytest.importorskip("playwright")
 
-BUSY = (  # what settling looks at (the text's length) never stops changing
-    "<title>busy</title><p id=p></p><script>setInterval(() => "
-    "document.getElementById('p').textContent = 'x'.repeat(Math.random() * 50), 5)</script>"
+BUSY = (  # what settling looks at (the text's length) changes every frame: no settling
+    "<title>busy</title><p id=p></p><script>const p = document.getElementById('p');"
+    "(function grow() { p.textContent += 'x'; requestAnimationFrame(grow); })()</script>"
 )
 
 
@@ -171,10 +171,14 @@ def _chromium(kind: str) -> list[psutil.Process]:
     return found
 
 
-def _kill_later(kind: str, delay_s: float) -> threading.Timer:
+def _kill_later(kind: str, delay_s: float, killed: list[int]) -> threading.Timer:
+    """SIGKILL our Chromium browser (or its renderers) `delay_s` from now; their pids go
+    to `killed`."""
+
     def kill() -> None:
         for process in _chromium(kind):
             process.kill()
+            killed.append(process.pid)
 
     timer = threading.Timer(delay_s, kill)
     timer.start()
@@ -186,13 +190,16 @@ def _kill_later(kind: str, delay_s: float) -> threading.Timer:
 def test_chromium_killed_during_settle_is_a_controller_error(fresh, kind) -> None:
     one, _ = fresh
     one.pages["/busy"] = BUSY  # the title never stops changing: settle runs its full time
-    env = BrowserEnvironment(f"{one.url}/busy", settle_timeout_s=3.0)
+    env = BrowserEnvironment(f"{one.url}/busy", settle_timeout_s=6.0)
     try:
         assert _chromium(kind), "no Chromium process found to kill"
-        timer = _kill_later(kind, 0.8)
+        killed: list[int] = []
+        timer = _kill_later(kind, 1.0, killed)
+        started = time.monotonic()
         with pytest.raises(ControllerError, match=r"gone|crashed"):
             env.execute(Click(point=Point(x=5, y=5, space=Space.SCREENSHOT_PX)))
         timer.join()
+        assert killed and time.monotonic() - started < 6.0  # it died while settling
         with pytest.raises(ControllerError):
             env.observe()
     finally:
@@ -206,10 +213,11 @@ def test_the_agent_ends_with_status_error_when_chromium_dies(fresh, tmp_path) ->
     with BrowserEnvironment(f"{one.url}/busy", settle_timeout_s=3.0) as env:
         backend = ScriptedBackend(["CLICK <|box_start|>(10,10)<|box_end|>"] * 3)
         agent = Agent(backend, env, dialect="qwen2vl", config=AgentConfig(record=tmp_path))
-        timer = _kill_later("browser", 1.5)
+        killed: list[int] = []
+        timer = _kill_later("browser", 1.5, killed)
         result = agent.run("click")
         timer.join()
-    assert result.status == "error" and "ControllerError" in result.reason, result
+    assert killed and result.status == "error" and "ControllerError" in result.reason, result
 
 
 # -- 15.1: the policy before the first request ------------------------------------------
