@@ -6,10 +6,11 @@ Exit codes, the same family as `pixelpilot run`'s (`agent/commands.py`):
     1    the score is under `--fail-under`, or some episode hit a pipeline error with
          `--strict`
     2    usage error: a bad option, task name or seed list, a data file that is missing
-         or that cannot mean what it says, an output folder that is not empty
+         or that cannot mean what it says, an output folder that is not empty, no
+         govuk-frontend package where `--govuk` (or the default cache) points
     3    the model's backend is missing or broken (cannot be loaded, server down)
     6    the environment cannot run: no browser, no MiniWoB pages (`pip install
-         miniwob`), no govuk-frontend package, a missing optional package
+         miniwob`), a missing optional package
     70   a bug in pixelpilot (`pixelpilot.cli` reports it with its traceback)
     130  stopped (Ctrl-C)
 
@@ -256,7 +257,7 @@ def cmd_build_grounding_set(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .grounding_set import build_grounding_set
+    from .grounding_set import GovukMissing, build_grounding_set
 
     govuk = None
     if not args.no_govuk:
@@ -274,7 +275,10 @@ def _build(args: argparse.Namespace) -> int:
         options["seeds"] = seeds(args.seeds)
     if args.limit_per_page:
         options["limit_per_page"] = args.limit_per_page
-    summary = _as_usage(build_grounding_set, Path(args.out), **options)
+    try:
+        summary = _as_usage(build_grounding_set, Path(args.out), **options)
+    except GovukMissing as error:  # where --govuk (or the default cache) points: fetch it
+        raise UsageError(str(error)) from error
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.by_data_type.items()))
     print(
         f"{summary.records} records ({kinds}) on {summary.images} screenshots from "
