@@ -1,7 +1,12 @@
-"""Figures for the model-independent core: parsing speed per dialect and smart_resize
-against the references, side by side in one process. Prints; asserts nothing.
+"""Figures for the model-independent core: parsing speed per dialect, 1 MB replies of
+hostile shapes per dialect (issue 15 item 4: linear time), and smart_resize against the
+references, side by side in one process. Prints; asserts nothing.
 
-    .venv/bin/python bench/bench_parse.py
+    .venv/bin/python bench/bench_parse.py            # everything
+    .venv/bin/python bench/bench_parse.py --large    # only the 1 MB shapes
+
+Times for the 1 MB shapes are CPU seconds of this process (time.process_time), so other
+work on the machine does not inflate them.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pixelpilot.vlm import parse_actions
+import contextlib
+
+from pixelpilot.vlm import DIALECTS, ActionParseError, get_dialect, parse_actions
 from pixelpilot.vlm.resize import smart_resize
 from tests.unit.vlm import test_golden_qwen, test_golden_showui, test_golden_uitars
+from tests.unit.vlm.shapes import MB, SHAPES
 
 
 def per_call(fn: Callable[[], object], repeat: int) -> float:
@@ -80,6 +88,28 @@ def bench_resize() -> None:
         print(f"  {name:14s} {theirs:6.2f} us   (pixelpilot / reference = {mine / theirs:.2f}x)")
 
 
+def bench_large() -> None:
+    """CPU seconds to parse 1 MB of each shape, per dialect (ActionParseError counts)."""
+    names = sorted(DIALECTS)
+    print(f"1 MB replies: CPU seconds per parse ({', '.join(names)})")
+    worst = 0.0
+    for shape, make in SHAPES.items():
+        text = make(MB)
+        row = []
+        for name in names:
+            dialect = get_dialect(name)
+            start = time.process_time()
+            with contextlib.suppress(ActionParseError):
+                dialect.parse(text)
+            spent = time.process_time() - start
+            worst = max(worst, spent)
+            row.append(f"{spent:6.3f}")
+        print(f"  {shape:22s} " + " ".join(row))
+    print(f"  slowest: {worst:.3f} s")
+
+
 if __name__ == "__main__":
-    bench_parsing()
-    bench_resize()
+    bench_large()
+    if "--large" not in sys.argv:
+        bench_parsing()
+        bench_resize()

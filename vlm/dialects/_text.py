@@ -101,10 +101,15 @@ def number_value(raw: str) -> int | float:
 
 
 class _Reader:
-    """Reads literals in one text, remembering each position's outcome (linear rescans)."""
+    """Reads literals in one text, remembering each position's outcome (linear rescans).
+
+    The hot loops inline the whitespace skip (`_WS` only when a space is there): a hostile
+    reply makes them run once per character, so a function call per step shows.
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self.size = len(text)
         #: position -> (value, end), or the message of the LiteralError it raised (a new
         #: exception each time: re-raising one object would grow its traceback forever)
         self.memo: dict[int, tuple[Any, int] | str] = {}
@@ -118,18 +123,19 @@ class _Reader:
         text = self.text
         if depth > _MAX_DEPTH:
             raise DepthError(pos)
-        pos = _skip_ws(text, pos)
-        if pos >= len(text):
+        if pos < self.size and text[pos].isspace():
+            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= self.size:
             raise LiteralError("expected a value, found the end of the text")
         ch = text[pos]
-        if ch in "'\"":
+        if ch == "'" or ch == '"':
             return read_string(text, pos)
-        if ch not in "{[(":
+        if ch != "{" and ch != "[" and ch != "(":
             return self._scalar(pos)
         known = self.memo.get(pos)
-        if isinstance(known, str):
-            raise LiteralError(known)
         if known is not None:
+            if isinstance(known, str):
+                raise LiteralError(known)
             return known
         try:
             result = self._dict(pos, depth) if ch == "{" else self._list(pos, depth)
@@ -152,42 +158,47 @@ class _Reader:
         raise LiteralError(f"unexpected {self.text[pos]!r} at character {pos}")
 
     def _list(self, pos: int, depth: int) -> tuple[list[Any], int]:
-        text = self.text
+        text, size, ws = self.text, self.size, _WS.match
         close = "]" if text[pos] == "[" else ")"
         items: list[Any] = []
         i = pos + 1
         while True:
-            i = _skip_ws(text, i)
-            if i >= len(text):
+            if i < size and text[i].isspace():
+                i = ws(text, i).end()  # type: ignore[union-attr]
+            if i >= size:
                 raise LiteralError(f"unclosed {text[pos]!r} at character {pos}")
             if text[i] == close:
                 return items, i + 1
             value, i = self.literal(i, depth + 1)
             items.append(value)
-            i = _skip_ws(text, i)
-            if i < len(text) and text[i] == ",":
+            if i < size and text[i].isspace():
+                i = ws(text, i).end()  # type: ignore[union-attr]
+            if i < size and text[i] == ",":
                 i += 1
 
     def _dict(self, pos: int, depth: int) -> tuple[dict[Any, Any], int]:
-        text = self.text
+        text, size, ws = self.text, self.size, _WS.match
         result: dict[Any, Any] = {}
         i = pos + 1
         while True:
-            i = _skip_ws(text, i)
-            if i >= len(text):
+            if i < size and text[i].isspace():
+                i = ws(text, i).end()  # type: ignore[union-attr]
+            if i >= size:
                 raise LiteralError(f"unclosed '{{' at character {pos}")
             if text[i] == "}":
                 return result, i + 1
             key, i = self.literal(i, depth + 1)
-            i = _skip_ws(text, i)
-            if i >= len(text) or text[i] not in ":=":
+            if i < size and text[i].isspace():
+                i = ws(text, i).end()  # type: ignore[union-attr]
+            if i >= size or text[i] not in ":=":
                 raise LiteralError(f"expected ':' after a key at character {i}")
             value, i = self.literal(i + 1, depth + 1)
             if isinstance(key, list | dict):
                 raise LiteralError("a dictionary key must be a string or number")
             result[key] = value
-            i = _skip_ws(text, i)
-            if i < len(text) and text[i] == ",":
+            if i < size and text[i].isspace():
+                i = ws(text, i).end()  # type: ignore[union-attr]
+            if i < size and text[i] == ",":
                 i += 1
 
 
@@ -206,8 +217,13 @@ def find_literals(text: str, openers: str = "{", limit: int | None = None) -> li
     found: list[Any] = []
     starts = re.compile("[" + re.escape(openers) + "]")
     reader = _Reader(text)
+    # An opener after the last closer of its kind cannot start a literal: skip it unread.
+    last_close = {o: text.rfind(c) for o, c in (("{", "}"), ("[", "]"), ("(", ")"))}
     i = 0
     while (limit is None or len(found) < limit) and (match := starts.search(text, i)):
+        if match.start() > last_close[match.group()]:
+            i = match.start() + 1
+            continue
         run = _OPENER_RUN.match(text, match.start())
         if run:  # skip to where a literal could still fit under the depth limit
             i = max(match.start() + 1, _last_openers(text, run.end()))
