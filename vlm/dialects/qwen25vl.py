@@ -4,6 +4,10 @@ The prompt is the Qwen2.5-VL cookbook's: qwen-agent's NousFnCallPrompt tool bloc
 the `computer_use` (or `mobile_use`) schema, whose description states the screen size as
 the *resized* size, which is why coordinates come back in `resized_px`. Grounding
 replies (`bbox_2d` / `point_2d` JSON) are read too.
+
+As the cookbook's computer_use does, a click action without `coordinate` clicks where the
+pointer is (`Click(point=None)`), and each item of `keys` may itself be a chord
+(`["ctrl+c"]`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ Qwen2-VL was trained to ground with
 has no action grammar of its own, so the agent prompt here defines a small one in the
 same style: one verb per line, targets as boxes. A reply that is only a grounding
 answer (a box with no verb) means "click there", which is what a grounding reply is
-asked for.
+asked for. Every statement line after the first `Action:` runs (the grammar is one action
+per line; a line may repeat the `Action:` prefix), unlike UI-TARS, whose official parser
+keeps only the last `Action:`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 Prompts are the ShowUI quick-start's `_NAV_SYSTEM` + `_NAV_FORMAT` (web and phone action
 maps) and its grounding `_SYSTEM`, verbatim. ShowUI puts its instructions in the user
 turn, before the screenshot, so `render` does too.
+
+`SELECT` with `value: None` is a click at `position` (the action space: "value is not
+applicable"); with a value, a click there and the value typed. A grounding answer may be
+a list `[x, y]` or a tuple `(x, y)`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,15 @@ Prompts are the ones the models were trained with (bytedance/UI-TARS
 `codes/prompts.py` and the `ui-tars` package's `prompt.py`), verbatim. The parser takes
 either version's spelling, because fine-tunes and quantised builds mix them; only the
 coordinate space and the prompt differ between the two dialects.
+
+Decisions where a reply is ambiguous follow the official parser (the `ui-tars` package's
+`parse_action_to_structure_output` and `parsing_response_to_pyautogui_code`):
+- Two `Action:` lines: only what follows the last one runs (the official parser splits on
+  "Action: " and keeps the last part); actions separated by blank lines within it all run.
+- `type(content='hello\\n')`, content ending in a newline or in a literal backslash-n:
+  type the text, then press Enter (`Type(submit=True)`); only that one ending is removed.
+- `keydown()`/`keyup()`: refused with a message, since the action space presses a chord
+  and releases it in one action and never holds a key across steps.
 """
 
 from __future__ import annotations
