@@ -525,6 +525,8 @@ def _isolate(run: _Run, error: Exception) -> None:
     other runs go on."""
     if not isinstance(error, PixelpilotError):
         logger.exception("run %r of a batch failed unexpectedly", run.task)
-        run.finish("error", f"unexpected {type(error).__name__}: {error}")
-    else:
-        run.finish("error", f"{type(error).__name__}: {error}")
+        run.finish("error", f"unexpected {type(error).__name__}: {error}", kind="internal")
+    elif isinstance(error, InfrastructureError):
+        run.failed(error)
+    else:  # an ActionFailed where no result can hold it (observe): the screen broke
+        run.finish("error", f"{type(error).__name__}: {error}", kind="controller")
