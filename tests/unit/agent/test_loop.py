@@ -404,5 +404,6 @@ def test_run_batch_isolates_a_failure_to_observe_of_any_kind(tmp_path) -> None:
     assert [r.status for r in results] == ["error", "error", "max_steps"]
     assert "refused to be looked at" in results[0].reason and results[0].steps == 1
     assert "KeyError" in results[1].reason
+    assert [r.error_kind for r in results] == ["controller", "internal", None]
     assert len(envs[2].actions) == 3
     assert all(read_trajectory(r.trajectory_dir)["end"] for r in results)
