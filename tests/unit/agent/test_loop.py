@@ -340,6 +340,12 @@ def test_run_batch_isolates_a_broken_environment(tmp_path) -> None:
         )
 
 
+def tool_call(**arguments) -> str:
+    """A Qwen2.5-VL computer_use call."""
+    call = {"name": "computer_use", "arguments": arguments}
+    return f"<tool_call>{json.dumps(call)}</tool_call>"
+
+
 class Sleeping(FakeEnvironment):
     """A fake screen whose Wait really waits, as the browser and desktop controllers do."""
 
