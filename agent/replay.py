@@ -96,7 +96,8 @@ def _replayable(step: dict[str, Any], run_dir: str) -> list[Any]:
             action = ActionAdapter.validate_python((recorded or {}).get("screenshot"))
         except (ValidationError, AttributeError) as error:
             where = f"{run_dir}: step {step.get('step', '?')}"
-            raise TrajectoryError(f"{where} holds an unreadable action: {error}") from None
+            detail = error.errors()[0]["msg"] if isinstance(error, ValidationError) else error
+            raise TrajectoryError(f"{where} holds an unreadable action: {detail}") from None
         if not isinstance(action, Finish | CallUser):
             out.append(action)
     return out
@@ -130,8 +131,9 @@ def replay_run(
         return report
     if not isinstance(steps[0].get("frame"), dict) or "width" not in steps[0]["frame"]:
         raise TrajectoryError(f"{run['run_dir']}: step {steps[0].get('step')} has no frame")
+    plans = [_replayable(step, run["run_dir"]) for step in steps]  # unreadable: say so first
     with _open(steps, run["header"], origin) as env:
-        for step in steps:
+        for step, plan in zip(steps, plans, strict=True):
             observation = env.observe()
             now = observation.image
             if step is steps[0]:
@@ -144,7 +146,7 @@ def replay_run(
             if changed > tolerance:
                 report.changed_steps.append(step["step"])
             report.lines.append(f"step {step['step'] + 1:>3}: screen {verdict}")
-            for action in _replayable(step, run["run_dir"]):
+            for action in plan:
                 action = _moved(action, origin)
                 decision = filler.decide(env, action, observation.url, policy)
                 if decision.verdict == "deny":

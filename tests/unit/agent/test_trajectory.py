@@ -275,3 +275,25 @@ def test_a_run_killed_while_writing_its_video_gets_it_back_from_view(
     assert not list(run_dir.glob(".*.partial"))
     with av.open(str(run_dir / "run.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 40
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda step: step.pop("frame"), "step 0 has no frame"),
+        (lambda step: step["actions"][0].update(screenshot={"action": "teleport"}),
+         "step 0 holds an unreadable action"),
+    ],
+    ids=["no frame", "unknown action"],
+)  # fmt: skip
+def test_replay_of_records_that_parse_but_make_no_sense(tmp_path, capsys, damage, message) -> None:
+    """Valid JSON, wrong content: one line naming the run and step, exit 2, and no
+    browser is started for a recording that cannot be replayed."""
+    run_dir = run_with(["Action: click(start_box='(1,1)')"], tmp_path, max_steps=1)
+    path = run_dir / "trajectory.jsonl"
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line]
+    damage(records[1])
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    code, out, err = _cli(capsys, "replay", str(run_dir))
+    assert code == 2 and out == "" and "Traceback" not in err and err.count("\n") == 1
+    assert f"pixelpilot replay: {run_dir}: {message}" in err
