@@ -10,7 +10,6 @@ step is on disk before the next begins.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,7 +42,7 @@ from pixelpilot.vlm.dialects import Dialect
 from .history import History
 from .policy import Decision, Policy
 from .secrets import Secrets
-from .trajectory import TrajectoryWriter, new_run_dir
+from .trajectory import RecordingError, TrajectoryWriter, new_run_dir, recording
 
 logger = logging.getLogger("pixelpilot.agent.loop")
 
@@ -51,23 +50,6 @@ Status = Literal["success", "failure", "needs_user", "max_steps", "stopped", "er
 #: what broke when the status is "error": the model's backend, the controller (browser,
 #: display), the disk the run is recorded on, or pixelpilot itself (a bug, re-raised)
 ErrorKind = Literal["backend", "controller", "record", "internal"]
-
-
-class RecordingError(InfrastructureError, OSError):
-    """The run directory cannot be written (no permission, a full disk): a run that
-    cannot keep its record stops. An `OSError` too, for callers that caught that."""
-
-
-@contextlib.contextmanager
-def recording(run_dir: Path | None) -> Iterator[None]:
-    """Turn an `OSError` from writing the trajectory into a `RecordingError` that says where."""
-    try:
-        yield
-    except OSError as error:
-        if isinstance(error, RecordingError):
-            raise
-        reason = error.strerror or str(error)
-        raise RecordingError(f"cannot write the run's record in {run_dir}: {reason}") from error
 
 
 def error_kind(error: BaseException) -> ErrorKind:

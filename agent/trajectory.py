@@ -26,14 +26,16 @@ server can send "\\ud800"; UTF-8 cannot hold it), and the reader splits on "\\n"
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pixelpilot.tools import FixableError
+from pixelpilot.tools import FixableError, InfrastructureError
 
 SCHEMA_VERSION = 1
 TRAJECTORY = "trajectory.jsonl"
@@ -49,6 +51,24 @@ class TrajectoryError(FixableError, ValueError):
     new); the message names the file and, for a damaged record, the line."""
 
 
+class RecordingError(InfrastructureError, OSError):
+    """A run directory that cannot be written (no permission, a full disk, a folder taken
+    away): the writer's `OSError`, named and placed in pixelpilot's error family. An
+    `OSError` too, for callers that caught that."""
+
+
+@contextlib.contextmanager
+def recording(run_dir: str | Path | None) -> Iterator[None]:
+    """Turn an `OSError` from writing a run into a `RecordingError` that says where."""
+    try:
+        yield
+    except OSError as error:
+        if isinstance(error, RecordingError):
+            raise
+        reason = error.strerror or str(error)
+        raise RecordingError(f"cannot write the run's record in {run_dir}: {reason}") from error
+
+
 def dumps_record(record: dict[str, Any]) -> str:
     """One record as one line of JSON: readable (non-ASCII text kept as is) but with
     every code point that could split the line or break UTF-8 written as an escape."""
@@ -58,32 +78,37 @@ def dumps_record(record: dict[str, Any]) -> str:
 
 class TrajectoryWriter:
     """Appends records durably: each line is flushed and fsynced before the next step
-    runs, screenshots are written to a temporary name and renamed into place."""
+    runs, screenshots are written to a temporary name and renamed into place. A write
+    that fails raises `RecordingError`, never a bare `OSError`."""
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.run_dir / TRAJECTORY
-        clean_partials(self.run_dir)  # left by a process killed mid-write
-        _drop_torn_tail(self.path)
-        self._file = self.path.open("a", encoding="utf-8")
+        with recording(self.run_dir):
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.path = self.run_dir / TRAJECTORY
+            clean_partials(self.run_dir)  # left by a process killed mid-write
+            _drop_torn_tail(self.path)
+            self._file = self.path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
         line = dumps_record({"schema": SCHEMA_VERSION, **record})
-        self._file.write(line + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        with recording(self.run_dir):
+            self._file.write(line + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
 
     def save_screenshot(self, step: int, image: Any) -> str:
         name = f"step-{step:03d}.png"
         partial = self.run_dir / f".{name}{PARTIAL}"
-        image.save(partial, format="PNG", compress_level=1)  # lossless; fast beats small here
-        os.replace(partial, self.run_dir / name)
+        with recording(self.run_dir):
+            image.save(partial, format="PNG", compress_level=1)  # lossless; fast beats small
+            os.replace(partial, self.run_dir / name)
         return name
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            with recording(self.run_dir):
+                self._file.close()
 
 
 def read_trajectory(run_dir: str | Path) -> dict[str, Any]:
