@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import shutil
 import time
 from pathlib import Path
@@ -47,10 +46,11 @@ from pixelpilot.tools import (
     Wait,
 )
 
-from ._browser_js import ELEMENT_AT, FRAME, SCROLL_STATE, SIGNATURE
+from ._browser_js import ELEMENT_AT, SCROLL_STATE
 from ._capture import capture, capture_session
 from ._enforce import DomainEnforcement
 from ._secret_fields import SecretFields
+from ._settle import LOAD_S, Settling, evaluate
 from .base import ActionFailed, ControllerError, ElementInfo, Environment, Observation
 from .domains import DomainPolicy, navigate_refusal, short
 
@@ -70,7 +70,6 @@ _KEYS = {
 _WHEEL_PX = 100  # CSS pixels per wheel notch, as Chromium scrolls for one notch
 _CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection closed",
            "crashed")  # fmt: skip
-_LOAD_S = 30.0  # how long a navigation may take to commit, and its document to load
 _READY = "() => document.readyState !== 'loading'"
 _TITLE = "() => String(document.title)"
 
@@ -91,25 +90,7 @@ def playwright_key(name: str) -> str:
     return _KEYS.get(name, name.upper() if len(name) > 1 and name.startswith("f") else name)
 
 
-def evaluate(page: Any, script: str, arg: Any = None, *, timeout_s: float) -> Any:
-    """`page.evaluate(script, arg)` (a function, async or not, of one argument) that
-    gives up after `timeout_s` with Playwright's TimeoutError, even when the page never
-    answers. The value travels as a JSON string: a primitive, which the Playwright
-    server keeps, so reading it asks the page nothing more."""
-    wrapped = f"async (arg) => JSON.stringify([await ({script})(arg)])"
-    handle = page.wait_for_function(wrapped, arg=arg, timeout=timeout_s * 1000, polling=50)
-    try:
-        text = handle.json_value()
-    finally:
-        with contextlib.suppress(Exception):
-            handle.dispose()
-    try:
-        return json.loads(text)[0]
-    except (TypeError, ValueError, IndexError, KeyError):  # a page that replaced JSON.stringify
-        return None
-
-
-class BrowserEnvironment(SecretFields, DomainEnforcement, Environment):
+class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment):
     """One Playwright browser context; follows new tabs and popups; keeps to `domains`."""
 
     def __init__(
@@ -321,7 +302,7 @@ class BrowserEnvironment(SecretFields, DomainEnforcement, Environment):
                 raise ActionFailed(f"Navigation to {short(action.url)} was refused: {refused}.")
             self._goto(action.url)
         elif isinstance(action, GoBack):
-            if self.page.go_back(wait_until="commit", timeout=_LOAD_S * 1000) is None:
+            if self.page.go_back(wait_until="commit", timeout=LOAD_S * 1000) is None:
                 raise ActionFailed("There is no previous page to go back to.")
             self._loaded()
         elif isinstance(action, Wait):
@@ -352,23 +333,23 @@ class BrowserEnvironment(SecretFields, DomainEnforcement, Environment):
 
     def _goto(self, url: str) -> None:
         """Open `url` (the domain policy first); wait for the commit, then for the
-        document, `_LOAD_S` at most in all."""
+        document, `LOAD_S` at most in all."""
         from playwright.sync_api import Error
 
         if self._domains is not None and not self._domains.permits(url):
             raise ActionFailed(self._domains.explain(url))  # before any request is made
         started = time.monotonic()
         try:
-            self.page.goto(url, wait_until="commit", timeout=_LOAD_S * 1000)
+            self.page.goto(url, wait_until="commit", timeout=LOAD_S * 1000)
         except Error as error:
             if self._gone(error):
                 raise ControllerError(f"the browser is gone: {error}") from None
             reason = " ".join(self._blocked) or str(error).splitlines()[0]
             self._blocked.clear()
             raise ActionFailed(f"Could not open {short(url)}: {reason}") from None
-        self._loaded(_LOAD_S - (time.monotonic() - started))
+        self._loaded(LOAD_S - (time.monotonic() - started))
 
-    def _loaded(self, timeout_s: float = _LOAD_S) -> None:
+    def _loaded(self, timeout_s: float = LOAD_S) -> None:
         """Until the document has been parsed (DOMContentLoaded), at most `timeout_s`; a
         page still loading then is shown as it is. Polled in the page: Playwright's
         load-state wait never ends when the page's script replaced the navigation."""
@@ -401,121 +382,6 @@ class BrowserEnvironment(SecretFields, DomainEnforcement, Environment):
         not answer in time is an ActionFailed, a dead browser a ControllerError."""
         timeout = self.settle_timeout_s if timeout_s is None else timeout_s
         return self._guard(lambda: evaluate(self.page, script, arg, timeout_s=timeout))
-
-    def _drawing(self) -> None:
-        """Raise ControllerError unless the page answers script and draws frames."""
-        try:
-            self._js(FRAME)
-            return
-        except ActionFailed:
-            pass
-        try:
-            self._js("() => 1", timeout_s=0.5)
-        except ActionFailed:
-            raise ControllerError(
-                f"the page does not answer: its script has not yielded for "
-                f"{self.settle_timeout_s:g} s ({short(self.page.url)})"
-            ) from None
-        raise ControllerError(
-            f"the page draws nothing: Chromium made no frame of it in "
-            f"{self.settle_timeout_s:g} s ({short(self.page.url)})"
-        )
-
-    def _redraw(self, notes: list[str]) -> None:
-        """A page that stopped drawing (Chromium makes no frame of a document whose
-        script navigated it away while it loaded, when that navigation was blocked)
-        can never be seen again: it gives way to about:blank, and the model is told."""
-        if not self._no_frame:
-            return
-        self._no_frame = False
-        try:
-            self._js(FRAME)
-            return
-        except ActionFailed:
-            url = self.page.url
-        self.page.goto("about:blank", wait_until="commit", timeout=_LOAD_S * 1000)
-        notes.append(
-            f"The page {short(url)} stopped drawing (its own script navigated it away while "
-            "it loaded, and that navigation did not happen) and was replaced by about:blank."
-        )
-
-    def _settle(self) -> str | None:
-        """Settle the page, then follow a tab or popup the action opened (its page event
-        arrives while settling) or leave a page that closed itself; close new tabs the
-        domain policy refused and say what it blocked. Playwright errors become ours."""
-        notes: list[str] = []
-        self._guard(lambda: self._settle_and_follow(notes))
-        notes += self._policy_notes()
-        return "\n".join(notes) or None
-
-    def _settle_and_follow(self, notes: list[str]) -> None:
-        self._settle_page(notes)
-        self._redraw(notes)
-        self._await_tabs()
-        self._live_page(notes)
-        opened = [p for p in self.context.pages[self._pages_before :] if self._keep_tab(p)]
-        opened = [p for p in opened if not p.is_closed()]
-        if opened and opened[-1] is not self.page:
-            shown, self.page = self.page, opened[-1]
-            self._loaded(self.settle_timeout_s)
-            self._settle_page(notes)
-            self._redraw(notes)
-            if self.page.is_closed():  # a popup that closed itself at once
-                self.page = shown
-                self._live_page(notes)
-            elif self._keep_tab(self.page):  # it may have redirected away while it loaded
-                notes.append(f"A new tab opened and is now shown: {self.page.url}")
-            else:
-                alive = [p for p in (shown, *self.context.pages[::-1]) if not p.is_closed()]
-                self.page = alive[0] if alive else shown
-                self._live_page(notes)
-
-    def _live_page(self, notes: list[str] | None = None) -> None:
-        """Make sure the shown page is open and its renderer alive: a page that closed
-        itself gives way to the newest open one (a blank one if none is left); a crashed
-        renderer is a ControllerError."""
-        if self.page in self._crashed:
-            raise ControllerError(f"the page's renderer crashed ({short(self.page.url)})")
-        if not self.page.is_closed():
-            return
-        alive = [p for p in self.context.pages if not p.is_closed()]
-        self.page = alive[-1] if alive else self.context.new_page()
-        if notes is not None:
-            notes.append(f"The page closed itself; now showing {self.page.url}")
-
-    def _await_tabs(self) -> None:
-        """Until every tab Chromium announced has reached the context, at most
-        `settle_timeout_s` (a popup Chromium then blocked never comes)."""
-        deadline = time.monotonic() + self.settle_timeout_s
-        while self._tabs_arrived < self._tabs_announced and time.monotonic() < deadline:
-            open_pages = [p for p in self.context.pages if not p.is_closed()]
-            if not open_pages:
-                return
-            open_pages[0].wait_for_timeout(15)  # lets Playwright deliver its events
-
-    def _settle_page(self, notes: list[str]) -> None:
-        """Until no request is in flight and the page looks the same a frame apart for
-        `quiet_s`, at most `settle_timeout_s`; every look at the page is bounded too."""
-        from playwright.sync_api import Error
-
-        deadline = time.monotonic() + self.settle_timeout_s
-        last, quiet_since = None, time.monotonic()
-        while (now := time.monotonic()) < deadline:
-            self._live_page(notes)
-            try:
-                signature = evaluate(self.page, SIGNATURE, timeout_s=max(0.05, deadline - now))
-            except Error as error:  # navigating: the old document is gone, the new not ready
-                if self._gone(error):
-                    raise
-                signature = None
-            now = time.monotonic()
-            self._no_frame = isinstance(signature, str) and signature.startswith("no-frame")
-            if signature is None or signature != last or self._inflight > 0:
-                last, quiet_since = signature, now
-            elif now - quiet_since >= self.quiet_s:
-                return
-            with contextlib.suppress(Error):  # the page closed itself: the loop sees it
-                self.page.wait_for_timeout(15)
 
     def _gone(self, error: Exception) -> bool:
         """Whether a Playwright error means the browser (or the page's renderer) is
