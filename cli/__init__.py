@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pixelpilot.agent.cli import add_model_commands, size_type
     from pixelpilot.agent.commands import add_commands
     from pixelpilot.evaluation.cli import add_eval_commands
+    from pixelpilot.mcpserver import add_mcp_command
 
     from .demo import add_demo_command
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, size_type)
     add_demo_command(sub)
     add_eval_commands(sub, size_type)
+    add_mcp_command(sub, size_type)
     return parser
 
 

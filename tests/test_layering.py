@@ -15,9 +15,9 @@ ALLOWED = {
     # the layers above the agent: never each other's internals
     "evaluation": {"tools", "vlm", "environments", "agent"},
     "testgen": {"tools", "vlm", "environments", "agent"},
-    "mcp": {"tools", "vlm", "environments", "agent"},
+    "mcpserver": {"tools", "vlm", "environments", "agent"},
     # the command line assembles everything
-    "cli": {"tools", "vlm", "environments", "agent", "evaluation", "testgen", "mcp"},
+    "cli": {"tools", "vlm", "environments", "agent", "evaluation", "testgen", "mcpserver"},
 }
 
 
