@@ -306,8 +306,22 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
                 raise ActionFailed("There is no previous page to go back to.")
             self._loaded()
         elif isinstance(action, Wait):
-            self.page.wait_for_timeout(action.seconds * 1000)
+            self._wait(action.seconds)
         return None
+
+    def _wait(self, seconds: float) -> None:
+        """Let `seconds` pass while Playwright delivers the page's events; a page that
+        closes itself meanwhile gives way to a live one and the wait goes on there."""
+        from playwright.sync_api import Error
+
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                self.page.wait_for_timeout(min(left, 0.1) * 1000)
+            except Error as error:
+                if self._gone(error) or not self.page.is_closed():
+                    raise
+                self._live_page()
 
     def _move(self, x: float, y: float, steps: int = 1) -> None:
         self.page.mouse.move(x, y, steps=steps)
