@@ -26,7 +26,9 @@ SPACE = (
 )
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False)
 ACTS = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True)
-Description = Annotated[str, Field(description="The target in plain words, e.g. 'the Save button'.")]
+Description = Annotated[
+    str, Field(description="The target in plain words, e.g. 'the Save button'.")
+]
 Button = Literal["left", "right", "middle"]
 
 
@@ -92,7 +94,9 @@ def _pointer_tools(server: MCPServer, session: PilotSession) -> None:
     async def click(
         ctx: Context,
         description: Annotated[str | None, Field(description="The target in plain words.")] = None,
-        x: Annotated[float | None, Field(description="Raw x (with y, instead of a description).")] = None,
+        x: Annotated[
+            float | None, Field(description="Raw x (with y, instead of a description).")
+        ] = None,
         y: Annotated[float | None, Field(description="Raw y.")] = None,
         button: Button = "left",
         clicks: Annotated[int, Field(ge=1, le=3)] = 1,

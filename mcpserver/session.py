@@ -157,7 +157,10 @@ def step_summary(step: Any) -> str:
     for i, action in enumerate(step.actions):
         result = step.results[i] if i < len(step.results) else None
         decision = step.decisions[i] if i < len(step.decisions) else None
-        outcome = "refused" if decision is not None and decision.verdict == "deny" else (
-            "ok" if result is not None and result.ok else "failed" if result else "")
+        outcome = (
+            "refused"
+            if decision is not None and decision.verdict == "deny"
+            else ("ok" if result is not None and result.ok else "failed" if result else "")
+        )
         parts.append(f"{action.action} {outcome}".strip())
     return f"step {step.index + 1}: {'; '.join(parts) or 'no action'}"
