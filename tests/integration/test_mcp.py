@@ -149,9 +149,12 @@ def test_stdio_tools_drive_the_page(page_url, tmp_path):
             )
             seen.append(text_of(result))
             assert not result.is_error, text_of(result)
-            _, text = await screenshot(session)
+            image, text = await screenshot(session)
             seen.append(text)
             assert "Title: typed:" in text
+            # the field holding the secret is painted over in one colour, text and all
+            field = image.crop((4, 304, 396, 396))
+            assert len(set(field.getdata())) == 1 and field.getpixel((0, 0)) != (255, 255, 255)
             assert all(SECRET not in s for s in seen)
 
     asyncio.run(main())
