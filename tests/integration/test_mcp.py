@@ -186,6 +186,15 @@ def test_run_task_reports_progress_per_step(page_url, tmp_path):
     assert [p[0] for p in progress] == [1, 2]
     assert progress[0][2].startswith("step 1: click")
     assert image.getpixel((700, 500)) == (0, 255, 0)
+    # the session's trajectory replays against the same page, screen by screen
+    (run,) = (tmp_path / "runs").iterdir()
+    origin = "/".join(page_url.split("/")[:3])
+    replay = subprocess.run(
+        [PIXELPILOT, "replay", str(run), "--origin", origin, "--secret", "PW=MCP_TEST_PW"],
+        env=env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "replays as recorded (2 steps" in replay.stdout, replay.stdout
 
 
 def free_port() -> int:
