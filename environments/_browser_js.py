@@ -39,12 +39,61 @@ const describe = (el, dpr, offset, values) => {
   return {tag: el.tagName.toLowerCase(), role, name,
     text: held || el.isContentEditable ? null : text(el.innerText || (values ? el.value : '')),
     label, test_id: testId, input_type: el.tagName === 'INPUT' ? el.type : null,
+    placeholder: text(el.getAttribute('placeholder')), alt: text(el.getAttribute('alt')),
+    title: text(el.getAttribute('title')), css_id: el.id || null,
     bbox: [(r.left + dx) * dpr, (r.top + dy) * dpr, (r.right + dx) * dpr,
       (r.bottom + dy) * dpr]};
 };
 """
 
-# The element under a point (CSS pixels of the top document), its box in screenshot pixels.
+# How many elements of the document each candidate locator of `el` matches, by Playwright's
+# default (not exact) semantics as near as the page can tell: a name, label, placeholder,
+# alt, text or title matches when it holds the value, case and runs of spaces ignored; roles
+# count only rendered elements. Test generation keeps a locator only if it matched one.
+# No field's value is read: only attributes, labels and rendered text.
+_COUNTS = r"""
+const countMatches = (el, info) => {
+  const norm = (s) => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
+  const holds = (s, v) => norm(s).includes(norm(v));
+  const all = Array.from(el.ownerDocument.querySelectorAll('*')).slice(0, 20000);
+  const shown = (n) => n.getClientRects().length > 0 &&
+    getComputedStyle(n).visibility !== 'hidden';
+  const count = (pred) => all.filter((n) => { try { return pred(n); } catch (e) { return false; } })
+    .length;
+  const counts = {};
+  if (el.hasAttribute('data-testid'))
+    counts.test_id = count((n) => n.getAttribute('data-testid') === el.getAttribute('data-testid'));
+  if (info.role && info.name) counts.role = count((n) => {
+    if (n === el) return true;
+    if (!shown(n)) return false;
+    const d = describe(n, 1, [0, 0], false);
+    return d.role === info.role && d.name && holds(d.name, info.name);
+  });
+  if (info.placeholder)
+    counts.placeholder = count((n) => n.hasAttribute('placeholder') &&
+      holds(n.getAttribute('placeholder'), info.placeholder));
+  if (info.label) counts.label = count((n) => {
+    const labels = n.labels ? Array.from(n.labels).map((l) => l.innerText) : [];
+    if (n.hasAttribute('aria-label')) labels.push(n.getAttribute('aria-label'));
+    return labels.some((l) => holds(l, info.label));
+  });
+  if (info.alt)
+    counts.alt = count((n) => n.hasAttribute('alt') && holds(n.getAttribute('alt'), info.alt));
+  if (info.text) counts.text = count((n) => {
+    if (!holds(n.innerText, info.text) || ['SCRIPT', 'STYLE', 'HEAD'].includes(n.tagName))
+      return false;
+    return !Array.from(n.children).some((c) => holds(c.innerText, info.text));
+  });
+  if (info.title)
+    counts.title = count((n) => n.hasAttribute('title') &&
+      holds(n.getAttribute('title'), info.title));
+  if (info.css_id) counts.css_id = count((n) => n.id === info.css_id);
+  return counts;
+};
+"""
+
+# The element under a point (CSS pixels of the top document), its box in screenshot pixels,
+# and how many elements each of its candidate locators matched (`counts`).
 ELEMENT_AT = (
     r"""
 ([x, y, dpr]) => {
@@ -52,8 +101,10 @@ ELEMENT_AT = (
   if (!el) return null;
 """
     + _DESCRIBE
+    + _COUNTS
     + r"""
-  return describe(el, dpr, [0, 0], true);
+  const info = describe(el, dpr, [0, 0], true);
+  return {...info, counts: countMatches(el, info)};
 }
 """
 )

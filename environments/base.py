@@ -71,6 +71,15 @@ class ElementInfo(BaseModel):
     url: str | None = Field(
         None, description="Address of the document it is in (a frame's own); focus queries."
     )
+    placeholder: str | None = None
+    alt: str | None = None
+    title: str | None = None
+    css_id: str | None = Field(None, description="The element's id= attribute.")
+    counts: dict[str, int] | None = Field(
+        None,
+        description="How many elements each candidate locator (test_id, role, placeholder, "
+        "label, alt, text, title, css_id) matched on the page when it was recorded.",
+    )
 
 
 class ActionTimings(BaseModel):
