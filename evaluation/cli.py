@@ -189,6 +189,11 @@ def _miniwob(args: argparse.Namespace) -> int:
           f"{scored} tasks; {overall['pipeline_errors']} pipeline errors; "
           f"{data['episodes_per_minute'] or 0:.1f} episodes/min")  # fmt: skip
     print(f"report: {out / 'report.html'}  (also report.md, results.json)")
+    if overall["scored"] == 0 and overall["pipeline_errors"]:  # nothing measured: not a pass
+        errors, episodes = overall["pipeline_errors"], overall["episodes"]
+        say("eval miniwob", f"no episode could be scored: {errors} of {episodes} ended in a "
+            "pipeline error")  # fmt: skip
+        return 1
     return _verdict(overall["task_average_success_rate"], overall["pipeline_errors"], args)
 
 

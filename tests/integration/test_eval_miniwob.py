@@ -237,6 +237,27 @@ def test_no_browser_to_share_exits_as_a_broken_environment(capsys, monkeypatch, 
     assert "no Chromium found" in capsys.readouterr().err
 
 
+def test_no_episode_scored_is_not_a_pass(capsys, monkeypatch, tmp_path) -> None:
+    """Every episode a pipeline error (no browser opens for any of them): nothing was
+    measured, so the command fails (exit 1) and says why, without --strict."""
+    from pixelpilot.cli import main
+    from pixelpilot.environments import ControllerError, browser
+
+    def no_chromium() -> str:
+        raise ControllerError("no Chromium found: install Debian's chromium")
+
+    monkeypatch.setattr(browser, "find_chromium", no_chromium)
+    out = tmp_path / "out"
+    argv = ["eval", "miniwob", "click-button", "--backend", "oracle", "--seeds", "1,2",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "click-button #1: pipeline_error" in captured.out
+    assert "no episode could be scored: 2 of 2 ended in a pipeline error" in captured.err
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["overall"]["pipeline_errors"] == 2 and saved["overall"]["scored"] == 0
+
+
 def test_task_selection_by_name_glob_and_preset() -> None:
     from pixelpilot.evaluation.miniwob_pages import PRESETS, select_tasks
     from pixelpilot.evaluation.miniwob_solvers import SOLVERS
