@@ -174,7 +174,6 @@ class LocateCache:
     def _difference(self, variant: _Variant, image: Any) -> float | None:
         """The larger of the mean differences over the crop and over the target, or None
         when the crop cannot be compared (another size, a broken PNG)."""
-        import numpy as np
         from PIL import Image
 
         x1, y1, x2, y2 = variant.region
@@ -185,14 +184,7 @@ class LocateCache:
         except (OSError, ValueError) as error:
             log.warning("a locate cache crop cannot be decoded (%s); ignored", error)
             return None
-        if recorded.size != (x2 - x1, y2 - y1):
-            return None
-        now = np.asarray(image.convert("RGB").crop(variant.region), dtype=np.int16)
-        then = np.asarray(recorded, dtype=np.int16)
-        diff = np.abs(now - then)
-        tx1, ty1, tx2, ty2 = variant.target
-        inner = diff[ty1 - y1 : ty2 - y1, tx1 - x1 : tx2 - x1]
-        return float(max(diff.mean(), inner.mean() if inner.size else 0.0))
+        return crop_difference(recorded, image, variant.region, variant.target)
 
     # -- writing ---------------------------------------------------------------------
     def store(
@@ -223,6 +215,32 @@ class LocateCache:
             variants = [*kept, variant][-self.max_variants :]
             data = _Entry(version=VERSION, key=key, variants=variants).model_dump_json()
             _atomic_write(path, data)
+
+
+def crop_difference(
+    recorded: Any,
+    image: Any,
+    region: tuple[int, int, int, int],
+    target: tuple[int, int, int, int] | None = None,
+) -> float | None:
+    """The cache's check of a recorded crop against `region` of `image` (screenshot px):
+    the larger of the mean per-channel level differences over the whole crop and over
+    `target` inside it (default: the whole crop); None when they cannot be compared (the
+    region leaves the image, or the crop is another size). Public so UI test healing
+    (testgen) checks a found crop exactly as a cache hit is checked."""
+    import numpy as np
+
+    x1, y1, x2, y2 = region
+    if x1 < 0 or y1 < 0 or x2 > image.width or y2 > image.height:
+        return None
+    if recorded.size != (x2 - x1, y2 - y1):
+        return None
+    now = np.asarray(image.convert("RGB").crop(region), dtype=np.int16)
+    then = np.asarray(recorded.convert("RGB"), dtype=np.int16)
+    diff = np.abs(now - then)
+    tx1, ty1, tx2, ty2 = target or region
+    inner = diff[ty1 - y1 : ty2 - y1, tx1 - x1 : tx2 - x1]
+    return float(max(diff.mean(), inner.mean() if inner.size else 0.0))
 
 
 def _variant(
