@@ -197,6 +197,29 @@ def test_run_task_reports_progress_per_step(page_url, tmp_path):
     assert "replays as recorded (2 steps" in replay.stdout, replay.stdout
 
 
+def test_a_dead_backend_is_a_protocol_error_not_a_tool_result(page_url, tmp_path):
+    from mcp.shared.exceptions import MCPError
+
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    args = ["mcp", "--url", page_url, "--backend", "openai", "--base-url", dead,
+            "--model", "m", "--dialect", "qwen2vl", "--record", str(tmp_path / "runs")]  # fmt: skip
+    params = StdioServerParameters(command=PIXELPILOT, args=args, env=env())
+
+    async def main() -> None:
+        with open(tmp_path / "stderr.txt", "w") as errlog:
+            async with (
+                stdio_client(params, errlog=errlog) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                with pytest.raises(MCPError, match="BackendError"):
+                    await session.call_tool("click", {"description": "the Go button"})
+                result = await session.call_tool("screenshot", {})  # the server lives on
+                assert not result.is_error
+
+    asyncio.run(main())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -208,6 +208,8 @@ def test_secrets_and_policy_as_in_the_agent(browser, pages_url, tmp_path) -> Non
         assert env.page.input_value("#email") == secret
         with pytest.raises(ActionRefused):
             pilot.goto("http://example.com/")
+        with pytest.raises(ActionRefused, match="never put into addresses"):
+            pilot.goto(f"{pages_url}/pilot.html?q={{{{mail}}}}")  # a secret never goes in a URL
         with pytest.raises(ActionRefused):  # Enter after typing needs an approval
             pilot.type(None, "x", submit=True)
         run_dir = pilot.run_dir

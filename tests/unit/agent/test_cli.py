@@ -227,8 +227,11 @@ def test_exit_codes_are_distinct_and_documented() -> None:
 
 
 # -- only the command line prints ------------------------------------------------------
-LIBRARY = ("tools", "vlm", "environments", "agent", "evaluation", "testgen", "mcp")
+LIBRARY = ("tools", "vlm", "environments", "agent", "evaluation", "testgen", "mcpserver")
 COMMAND_LINE = {"agent/commands.py", "agent/cli.py", "evaluation/cli.py"}
+# A healed step in a generated test must pass "with a warning, never silently": pytest's
+# warnings summary is the channel its users read, so the healing runtime may warn.
+WARNS = {"testgen/healer.py"}
 
 
 def test_library_code_logs_instead_of_printing() -> None:
@@ -252,6 +255,7 @@ def test_library_code_logs_instead_of_printing() -> None:
                     isinstance(func, ast.Attribute)
                     and func.attr == "warn"
                     and (isinstance(func.value, ast.Name) and func.value.id == "warnings")
+                    and name not in WARNS
                 ):
                     offenders.append(f"{name}:{node.lineno} warnings.warn")
     assert offenders == []
