@@ -47,7 +47,9 @@ EXIT = {
     "controller": 6, "record": 6, "internal": 70, "stopped": 130,
 }  # fmt: skip
 DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
-__all__ = ["EXIT", "UsageError", "add_commands", "cmd_run", "exit_code", "run_agent"]
+__all__ = [
+    "EXIT", "UsageError", "add_commands", "cmd_run", "dialect_for", "exit_code", "run_agent",
+]  # fmt: skip
 
 
 def _positive(text: str) -> int:
@@ -201,6 +203,15 @@ def guess_dialect(model: str | None) -> str:
     if "2.5" in name or "qwen2_5" in name:
         return "qwen25vl"
     return "qwen2vl"
+
+
+def dialect_for(args: argparse.Namespace, backend: Any = None) -> str:
+    """--dialect, else guessed from --model, else from the model the server said it
+    serves (`OpenAIBackend.discover`): a UI-TARS server needs no --dialect."""
+    if getattr(args, "dialect", None):
+        return args.dialect
+    served = getattr(backend, "model", None)
+    return guess_dialect(args.model or (served if isinstance(served, str) else None))
 
 
 def _backend(args: argparse.Namespace) -> Any:
@@ -366,10 +377,10 @@ def _run(args: argparse.Namespace) -> int:
     env = _environment(args, policy.domains)
     config = AgentConfig(
         max_steps=args.max_steps, max_seconds=args.time_limit, record=Path(args.record),
-        max_pixels=args.max_pixels,
+        min_pixels=args.min_pixels, max_pixels=args.max_pixels,
     )  # fmt: skip
     with env:
-        dialect = args.dialect or guess_dialect(args.model)
+        dialect = dialect_for(args, backend)
         agent = Agent(backend, env, dialect=dialect, config=config, policy=policy, secrets=secrets)
         return run_agent(agent, args.task)
 

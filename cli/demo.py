@@ -19,8 +19,8 @@ from pixelpilot.agent.commands import (
     _backend,
     _model_options,
     add_time_limit,
+    dialect_for,
     fail,
-    guess_dialect,
     run_agent,
 )
 from pixelpilot.agent.run_options import check_pixel_limits, check_record_folder
@@ -82,11 +82,14 @@ def _demo(args: argparse.Namespace) -> int:
                 "(not a model; no accuracy is measured).\n",
                 file=sys.stderr,
             )
-    dialect = args.dialect or guess_dialect(args.model)
+    dialect = dialect_for(args, backend)
     with serve_demo() as base:
         policy = Policy(allow_domains=(base.removeprefix("http://"),), approve=_demo_approves)
         start, headless = f"{base}/form.html", not args.headed
-        config = AgentConfig(max_steps=15, max_seconds=args.time_limit, record=Path(args.record))
+        config = AgentConfig(
+            max_steps=15, max_seconds=args.time_limit, record=Path(args.record),
+            min_pixels=args.min_pixels, max_pixels=args.max_pixels,
+        )  # fmt: skip
         with open_browser(start, headless=headless, domains=policy.domains) as env:
             if backend is None:
                 backend = OracleBackend(env, SIGNUP_PLAN, get_dialect(dialect))

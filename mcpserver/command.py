@@ -24,8 +24,8 @@ from pixelpilot.agent.commands import (
     _backend,
     _model_options,
     _secrets,
+    dialect_for,
     fail,
-    guess_dialect,
 )
 from pixelpilot.agent.run_options import (
     UsageError,
@@ -158,7 +158,7 @@ def _open(args: argparse.Namespace, backend: Any, policy: Any, secrets: Any) -> 
 
     from .session import PilotSession
 
-    dialect = args.dialect or guess_dialect(args.model)
+    dialect = dialect_for(args, backend)
 
     def open_pilot(approve: Any) -> Pilot:
         mcp_policy = replace(policy, approve=approve)

@@ -261,3 +261,37 @@ def test_ask_sends_the_key_from_api_key_env_and_the_pixel_limits(
         assert "mm_processor_kwargs" not in request.body
         assert sent.size == (1316, 728)
     assert json.loads(done.stdout)["image_sizes"] == [[1316, 728]]
+
+
+def _run_cli(*args: str, cwd: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from pixelpilot.cli import main; raise SystemExit(main())",
+         *args], capture_output=True, text=True, timeout=200, cwd=cwd,
+    )  # fmt: skip
+
+
+def test_run_without_model_speaks_the_served_models_dialect_with_the_pixel_limits(
+    server: FakeServer, tmp_path
+) -> None:
+    """No --model and no --dialect: the dialect is guessed from the model the server
+    says it serves (UI-TARS 1.5 here: its `finished(...)` reply ends the run with
+    success; read as qwen2vl it would be an unreadable reply). --min-pixels and
+    --max-pixels reach the agent's configuration (its history and size fallback), on record."""
+    from pixelpilot.agent.demo import serve_demo
+    from pixelpilot.agent.trajectory import read_trajectory
+
+    server.models = {"object": "list", "data": [{"id": "ByteDance-Seed/UI-TARS-1.5-7B"}]}
+    server.push(chat("Thought: nothing to do.\nAction: finished(content='done')"))
+    with serve_demo() as base:
+        done = _run_cli("run", "look", "--url", f"{base}/form.html", "--backend", "openai",
+                        "--base-url", server.base_url, "--min-pixels", "6272",
+                        "--max-pixels", "501760", "--record", str(tmp_path / "runs"),
+                        "--request-timeout", "30", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS after 1 steps" in done.stdout and done.stdout.count("step   ") == 1
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    header = read_trajectory(run_dir)["header"]
+    assert (header["dialect"], header["model"]) == ("uitars15", "ByteDance-Seed/UI-TARS-1.5-7B")
+    assert (header["config"]["min_pixels"], header["config"]["max_pixels"]) == (6272, 501760)
+    (request,) = server.requests
+    assert "<point>" in json.dumps(request.body["messages"])  # the uitars15 prompt's grammar
