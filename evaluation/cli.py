@@ -161,7 +161,8 @@ def _miniwob(args: argparse.Namespace) -> int:
         tasks=_as_usage(select_tasks, args.tasks or ["basic"]), seeds=_episode_seeds(args),
         dialect=args.dialect or guess_dialect(args.model), dpr=args.dpr,
         viewport=args.viewport, max_steps=args.max_steps, workers=args.workers,
-        max_pixels=args.max_pixels, video=args.video, shared_browser=args.shared_browser,
+        min_pixels=args.min_pixels, max_pixels=args.max_pixels, video=args.video,
+        shared_browser=args.shared_browser,
     )  # fmt: skip
     oracle = args.backend == "oracle"
     if oracle:

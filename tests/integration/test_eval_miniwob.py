@@ -213,6 +213,24 @@ def test_eval_miniwob_from_the_command_line(miniwob_url: str, tmp_path: Path, ca
     assert saved["config"]["dpr"] == 2.0 and (out / "report.html").is_file()
 
 
+def test_eval_miniwob_takes_the_pixel_limits(miniwob_url: str, tmp_path: Path, capsys) -> None:
+    """--min-pixels reaches the episodes: 160x210 upscaled to at least 200,704 pixels for
+    the oracle's words and for the pipeline's conversion alike (reward 1), on record."""
+    from pixelpilot.agent.trajectory import read_trajectory
+    from pixelpilot.cli import main
+
+    out = tmp_path / "out"
+    argv = ["eval", "miniwob", "click-button", "--backend", "oracle", "--seeds", "1",
+            "--dialect", "qwen25vl", "--min-pixels", "200704", "--max-pixels", "1003520",
+            "--out", str(out), "--fail-under", "1"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr()
+    saved = json.loads((out / "results.json").read_text())
+    assert (saved["config"]["min_pixels"], saved["config"]["max_pixels"]) == (200704, 1003520)
+    (record,) = (out / "episodes").rglob("trajectory.jsonl")
+    config = read_trajectory(record.parent)["header"]["config"]
+    assert (config["min_pixels"], config["max_pixels"]) == (200704, 1003520)
+
+
 def test_eval_miniwob_usage_errors_exit_2(capsys) -> None:
     from pixelpilot.cli import main
 
