@@ -397,6 +397,7 @@ def step_record(step: AgentStep, screenshot: str, *, kind: str = "agent") -> dic
         "type": "step", "kind": kind, "step": step.index, "time": time.time(),
         "screenshot": screenshot, "frame": observation.frame.model_dump(mode="json"),
         "url": observation.url, "title": observation.title,
+        "text": list(observation.text) if observation.text is not None else None,
         "request_digest": request_digest(step.messages) if step.messages else None,
         "request": describe_request(step.messages) if step.messages else None,
         "completion": step.completion.model_dump(mode="json") if step.completion else None,

@@ -266,3 +266,23 @@ SCROLL_STATE = r"""
 
 # Resolves once Chromium draws the next frame of the page.
 FRAME = "() => new Promise((done) => requestAnimationFrame(() => done(true)))"
+
+# The page's rendered text, one trimmed line per line of `innerText` (hidden elements and
+# field values are not in it), first occurrences only, bounded: what UI test generation
+# asserts on after the last action. Records are redacted before they are written.
+VISIBLE_TEXT = r"""
+([maxLines, maxChars]) => {
+  const body = document.body;
+  if (!body) return [];
+  const seen = new Set();
+  const out = [];
+  for (const raw of body.innerText.split('\n')) {
+    const line = raw.replace(/\s+/g, ' ').trim().slice(0, maxChars);
+    if (!line || seen.has(line)) continue;
+    seen.add(line);
+    out.push(line);
+    if (out.length >= maxLines) break;
+  }
+  return out;
+}
+"""

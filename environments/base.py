@@ -51,6 +51,11 @@ class Observation(BaseModel):
     url: str | None = None
     title: str | None = None
     focused_window: str | None = None
+    text: tuple[str, ...] | None = Field(
+        None,
+        description="A browser page's rendered text lines (no field values), bounded; what "
+        "UI test generation asserts on after the last action. None where unknown.",
+    )
     timestamp: float = Field(default_factory=time.time)
 
 

@@ -46,7 +46,7 @@ from pixelpilot.tools import (
     Wait,
 )
 
-from ._browser_js import ELEMENT_AT, SCROLL_STATE
+from ._browser_js import ELEMENT_AT, SCROLL_STATE, VISIBLE_TEXT
 from ._capture import capture, capture_session
 from ._enforce import DomainEnforcement
 from ._secret_fields import SecretFields
@@ -67,6 +67,7 @@ _KEYS = {
     "scrolllock": "ScrollLock", "printscreen": "PrintScreen", "pause": "Pause",
     "contextmenu": "ContextMenu",
 }  # fmt: skip
+_TEXT_LINES = 300  # rendered text lines an observation keeps (test assertions)
 _WHEEL_PX = 100  # CSS pixels per wheel notch, as Chromium scrolls for one notch
 _CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection closed",
            "crashed")  # fmt: skip
@@ -241,7 +242,17 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
             frame=self._seen,
             url=self.page.url,
             title=title if isinstance(title, str) else None,
+            text=self._visible_text(),
         )
+
+    def _visible_text(self) -> tuple[str, ...] | None:
+        """The page's rendered text lines (`VISIBLE_TEXT`), for test generation's
+        assertions; None when the page does not answer in time (the picture counts)."""
+        try:
+            lines = self._js(VISIBLE_TEXT, [_TEXT_LINES, 200])
+        except ActionFailed:
+            return None
+        return tuple(str(line) for line in lines) if isinstance(lines, list) else None
 
     def _capture(self) -> bytes:
         """PNG of the viewport at the device pixel ratio, over CDP (see `_capture.py`),
