@@ -14,14 +14,16 @@ import re
 
 from pixelpilot.environments.base import ElementInfo
 
+from .source import literal
+
 # Form fields whose `text` is their value (never a locator for them: get_by_text does not
 # read values) and a locator must not hold what was typed.
 _FIELDS = {"input", "textarea", "select"}
 
 
 def _quote(value: str) -> str:
-    """A Python string literal for `value`, always double-quoted (ruff format's style)."""
-    return json.dumps(value, ensure_ascii=False)
+    """A Python string literal for `value`, quoted the way ruff format quotes it."""
+    return literal(value)
 
 
 def candidates(info: ElementInfo) -> list[tuple[str, str]]:
@@ -43,7 +45,7 @@ def candidates(info: ElementInfo) -> list[tuple[str, str]]:
         out.append(("title", f"page.get_by_title({_quote(info.title)})"))
     if info.css_id:
         plain = re.fullmatch(r"[A-Za-z_][\w-]*", info.css_id)
-        css = f"#{info.css_id}" if plain else f"[id={_quote(info.css_id)}]"
+        css = f"#{info.css_id}" if plain else f"[id={json.dumps(info.css_id)}]"  # a CSS string
         out.append(("css_id", f"page.locator({_quote(css)})"))
     return out
 

@@ -55,7 +55,7 @@ CASES = [
         'page.get_by_alt_text("Logo")',
     ),
     (dict(tag="span", title="Close", counts={"title": 1}), 'page.get_by_title("Close")'),
-    (dict(tag="div", css_id="1st", counts={"css_id": 1}), 'page.locator("[id=\\"1st\\"]")'),
+    (dict(tag="div", css_id="1st", counts={"css_id": 1}), "page.locator('[id=\"1st\"]')"),
     # nothing unique: the first candidate, narrowed with nth(0)
     (
         dict(BUTTON, counts={"role": 3, "text": 3}),
@@ -65,10 +65,14 @@ CASES = [
     (dict(tag="div", counts={}), 'page.locator("div").nth(0)'),
     # an old trajectory (no counts): the first candidate as is
     (dict(BUTTON), 'page.get_by_role("button", name="Create account")'),
-    # quotes and non-ASCII survive as a Python literal
+    # quotes and non-ASCII survive as a Python literal, quoted as ruff format quotes them
     (
         dict(tag="a", role="link", name='Say "hi" — café', counts={"role": 1}),
-        'page.get_by_role("link", name="Say \\"hi\\" — café")',
+        'page.get_by_role("link", name=\'Say "hi" — café\')',
+    ),
+    (
+        dict(tag="a", role="link", name='it\'s "x"', counts={"role": 1}),
+        'page.get_by_role("link", name=\'it\\\'s "x"\')',
     ),
 ]
 
