@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pixelpilot.agent.commands import add_commands
     from pixelpilot.evaluation.cli import add_eval_commands
     from pixelpilot.mcpserver import add_mcp_command
+    from pixelpilot.testgen.command import add_testgen_command
 
     from .demo import add_demo_command
 
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_command(sub)
     add_eval_commands(sub, size_type)
     add_mcp_command(sub, size_type)
+    add_testgen_command(sub)
     return parser
 
 
