@@ -219,11 +219,27 @@ def test_exit_codes_are_distinct_and_documented() -> None:
     for (status, kind), code in documented.items():
         assert commands.exit_code(RunResult(status=status, error_kind=kind)) == code
     assert commands.EXIT["usage"] == 2 and EXIT_INTERNAL == 70
-    assert len({0, 1, 2, 3, 4, 5, 6, 70, 130}) == 9
+    assert len(set(commands.EXIT.values())) == len(commands.EXIT) - 1  # record shares 6
     for code in (0, 1, 2, 3, 4, 5, 6, 70, 130):
         assert f"    {code} " in commands.__doc__
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     assert "exit codes" in readme.lower() and "| 6 |" in readme and "| 70 |" in readme
+
+
+def test_an_uncaught_crash_exits_70_with_its_traceback_not_1(monkeypatch, capsys) -> None:
+    """A bug (here a KeyError out of `view`) is not a failed task: exit 70, the traceback
+    and one line that says it is an internal error."""
+    from pixelpilot.agent import commands
+    from pixelpilot.cli import main
+
+    def broken(args) -> int:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(commands, "cmd_view", broken)
+    assert main(["view", "anywhere"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError: 'a bug'" in err
+    assert err.rstrip().splitlines()[-1].startswith("pixelpilot view: internal error (a bug")
 
 
 # -- only the command line prints ------------------------------------------------------
