@@ -24,20 +24,32 @@ from pathlib import Path
 _KEEPS = {
     "rename_ids_classes": """
         // ids the page's own scripts name stay (renaming them would be a code change)
-        let code = Array.from(doc.scripts)
-          .filter(s => !s.textContent.includes('__benchChanged')).map(s => s.textContent).join(' ');
+        // (inline and same-origin external scripts, read synchronously, and on* attributes)
+        let code = '';
+        for (const s of doc.scripts) {
+          if (s.textContent.includes('__benchChanged')) continue;
+          code += ' ' + s.textContent;
+          if (s.src && new URL(s.src).origin === location.origin) {
+            const r = new XMLHttpRequest(); r.open('GET', s.src, false); r.send();
+            code += ' ' + r.responseText; } }
         for (const el of doc.querySelectorAll('*')) for (const a of el.attributes)
           if (a.name.startsWith('on')) code += ' ' + a.value;
+        const part = (c) => c !== undefined && /[A-Za-z0-9_-]/.test(c);
+        const named = (w) => {  // `w` in the code as a whole word (ids hold '-')
+          for (let i = code.indexOf(w); i >= 0; i = code.indexOf(w, i + 1))
+            if (!part(code[i - 1]) && !part(code[i + w.length])) return true;
+          return false; };
         const ids = {};
         for (const el of doc.querySelectorAll('[id]'))
-          if (!code.includes("'" + el.id + "'") && !code.includes('"' + el.id + '"'))
-            ids[el.id] = 'x-' + el.id;
+          if (!named(el.id)) ids[el.id] = 'x-' + el.id;
         for (const el of doc.querySelectorAll('label[for]')) {
           if (ids[el.htmlFor]) el.htmlFor = ids[el.htmlFor]; }
         for (const el of doc.querySelectorAll('[id]')) {
           if (ids[el.id]) el.id = ids[el.id]; }
         for (const el of doc.querySelectorAll('[class]')) {
-          el.className = el.className.split(/\\s+/).map(c => c && 'x-' + c).join(' '); }""",
+          if (typeof el.className !== 'string') continue;  // SVG: an animated class
+          el.className = el.className.split(/\\s+/)
+            .map(c => c && !named(c) ? 'x-' + c : c).join(' '); }""",
     "wrappers_added": """
         const w1 = doc.createElement('div'), w2 = doc.createElement('span');
         w1.className = 'wrap'; t.parentNode.insertBefore(w1, t); w1.appendChild(w2);
@@ -78,7 +90,7 @@ _BREAKS = {
     "success_text_changed": """
         const mo = new MutationObserver(() => {
           for (const el of doc.querySelectorAll(SUCCESS)) {
-            if (!el.dataset.bench) { el.dataset.bench = '1'; el.textContent = 'Done.'; } } });
+            if (el.textContent !== 'Done.') el.textContent = 'Done.'; } });
         mo.observe(doc.body, {subtree: true, childList: true, attributes: true});""",
 }
 #: changes served by the browser's settings, not the page: (viewport, device pixel ratio)
@@ -87,9 +99,10 @@ KEEPS = tuple(_KEEPS) + tuple(VIEWPORT_CHANGES)
 BREAKS = tuple(_BREAKS)
 
 
-def change_script(kind: str, target: str, success: str = "#done") -> str:
-    """The <script> that applies `kind` to the element `target` once it exists: polled,
-    because MiniWoB and script-built pages create their targets after load."""
+def change_script(kind: str, target: str, success: str = "#done", ready: str = "true") -> str:
+    """The <script> that applies `kind` to the element `target` once it exists and the
+    JS condition `ready` holds: polled, because MiniWoB and script-built pages create
+    their targets (and attach their handlers) after load."""
     body = _KEEPS.get(kind) or _BREAKS.get(kind)
     if body is None:
         raise KeyError(f"unknown page change {kind!r}; known: {KEEPS + BREAKS}")
@@ -97,7 +110,7 @@ def change_script(kind: str, target: str, success: str = "#done") -> str:
         "<script>(function(){const doc=document;"
         f"const TARGET={json.dumps(target)},SUCCESS={json.dumps(success)};"
         "function go(){const t=doc.querySelector(TARGET);"
-        "if(!t||!doc.body){return setTimeout(go,20);}"
+        f"if(!t||!doc.body||!({ready})){{return setTimeout(go,20);}}"
         f"{body}\n;window.__benchChanged={json.dumps(kind)};}}"
         "if(doc.readyState==='loading'){doc.addEventListener('DOMContentLoaded',go);}"
         "else{go();}})();</script>"
