@@ -12,6 +12,7 @@ Playwright's own screenshot, which waits for the page itself, have its go.
 from __future__ import annotations
 
 import base64
+import io
 import time
 from typing import Any
 
@@ -51,3 +52,16 @@ def capture(session: Any | None, page: Any, tries: int = 5) -> bytes:
         time.sleep(0.05 * 2**attempt)
         page.evaluate(PAINTED)
     return page.screenshot(type="png", caret="initial")
+
+
+def lazy_image(png: bytes) -> Any:
+    """An RGB PIL image of `png` whose pixels are decoded only when first used: the
+    header gives the size at once, and a step whose image is never looked at (an
+    oracle's, one only written to disk) never pays the decode. Chromium's captures are
+    RGB; anything else is converted (and so decoded) here."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return image

@@ -1,13 +1,18 @@
 """Settling and which page is shown (a mixin of `BrowserEnvironment`).
 
-After each action the page must settle: no request in flight and the page the same a
-frame apart for a short window, bounded by a timeout. Every look at the page is bounded:
-Playwright's `page.evaluate` has no timeout and waits forever on a promise that never
-settles (a page that navigated itself away while loading, when that navigation was
-blocked, never draws again) or on a renderer stuck in a loop, so script runs through
-`page.wait_for_function`, whose timeout the Playwright server keeps. Then the shown page
-is kept alive: a tab or popup the action opened is followed, a page that closed itself
-gives way to one still open, a page that stopped drawing to about:blank.
+After each action the page must settle, and settling follows what the page does instead
+of a fixed quiet window: each look waits for the next frame the page draws and asks
+whether anything changed meanwhile (DOM mutations, scrolls, the URL, focus, the ready
+state, finite animations; see `_settle_js.py`), while Playwright's events count the
+requests started and in flight and the navigations. The first look across which nothing
+happened ends the settle, so a static page pays one frame; a page that never settles
+costs `settle_timeout_s`. Every look at the page is bounded: Playwright's
+`page.evaluate` has no timeout and waits forever on a promise that never settles (a page
+that navigated itself away while loading, when that navigation was blocked, never draws
+again) or on a renderer stuck in a loop, so script runs through `page.wait_for_function`,
+whose timeout the Playwright server keeps. Then the shown page is kept alive: a tab or
+popup the action opened is followed, a page that closed itself gives way to one still
+open, a page that stopped drawing to about:blank.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import json
 import time
 from typing import Any
 
-from ._browser_js import FRAME, SIGNATURE
+from ._settle_js import PROBE, SETTLE
 from .base import ActionFailed, ControllerError
 from .domains import short
 
@@ -44,13 +49,17 @@ def evaluate(page: Any, script: str, arg: Any = None, *, timeout_s: float) -> An
 
 class Settling:
     """The host class provides `page`, `context`, `settle_timeout_s`, `quiet_s`, `_js`,
-    `_guard`, `_gone`, `_loaded`, `_keep_tab`, `_policy_notes` and the tab counters."""
+    `_guard`, `_gone`, `_loaded`, `_keep_tab`, `_policy_notes`, the tab counters and the
+    request and navigation counters its Playwright event handlers keep."""
 
     page: Any
     context: Any
     settle_timeout_s: float
     quiet_s: float
     _inflight: int
+    _requests: int  # requests started, ever: one that started and ended mid-look counts
+    _navigations: int  # frame navigations, ever
+    _drawn: tuple[Any, int] | None  # (page, navigations then): a frame was seen since
     _pages_before: int
     _tabs_announced: int
     _tabs_arrived: int
@@ -63,13 +72,29 @@ class Settling:
     _keep_tab: Any
     _policy_notes: Any
 
-    def _drawing(self) -> None:
-        """Raise ControllerError unless the page answers script and draws frames."""
+    def _saw_frame(self, navigations: int | None = None) -> None:
+        """Remember that the shown document (the one of before `navigations`, when given)
+        drew a frame: until it navigates, a capture needs to know only that its script
+        answers (see `_probe`)."""
+        self._drawn = (self.page, self._navigations if navigations is None else navigations)
+
+    def _probe(self) -> str | None:
+        """The shown page's title, once it is known to answer script and to draw (a frame
+        is waited for only when none was seen since the document's last navigation: one
+        that draws none stays so); ControllerError when it does not."""
+        navigations = self._navigations
+        frame = self._drawn != (self.page, navigations)
         try:
-            self._js(FRAME)
-            return
+            title = self._js(PROBE, [frame])
         except ActionFailed:
-            pass
+            title = self._drawing_failed()
+        if frame:
+            self._saw_frame(navigations)
+        return title if isinstance(title, str) else None
+
+    def _drawing_failed(self) -> None:
+        """Say why the page cannot be captured: its script does not yield, or (it still
+        answers) it draws no frame."""
         try:
             self._js("() => 1", timeout_s=0.5)
         except ActionFailed:
@@ -90,7 +115,7 @@ class Settling:
             return
         self._no_frame = False
         try:
-            self._js(FRAME)
+            self._js(PROBE, [True])
             return
         except ActionFailed:
             url = self.page.url
@@ -155,25 +180,39 @@ class Settling:
             open_pages[0].wait_for_timeout(15)  # lets Playwright deliver its events
 
     def _settle_page(self, notes: list[str]) -> None:
-        """Until no request is in flight and the page looks the same a frame apart for
-        `quiet_s`, at most `settle_timeout_s`; every look at the page is bounded too."""
+        """Until a look at the page (one frame, see `_settle_js.SETTLE`) finds nothing
+        changed, no request started or in flight and no navigation, and that has lasted
+        `quiet_s` (0: the first such look); at most `settle_timeout_s`. Every look at the
+        page is bounded too."""
         from playwright.sync_api import Error
 
         deadline = time.monotonic() + self.settle_timeout_s
-        last, quiet_since = None, time.monotonic()
+        quiet_since: float | None = None
         while (now := time.monotonic()) < deadline:
             self._live_page(notes)
+            requests, navigations = self._requests, self._navigations
             try:
-                signature = evaluate(self.page, SIGNATURE, timeout_s=max(0.05, deadline - now))
+                look = evaluate(self.page, SETTLE, timeout_s=max(0.05, deadline - now))
             except Error as error:  # navigating: the old document is gone, the new not ready
                 if self._gone(error):
                     raise
-                signature = None
-            now = time.monotonic()
-            self._no_frame = isinstance(signature, str) and signature.startswith("no-frame")
-            if signature is None or signature != last or self._inflight > 0:
-                last, quiet_since = signature, now
-            elif now - quiet_since >= self.quiet_s:
+                look = None
+            if not isinstance(look, list) or len(look) != 3:  # gone mid-look, or a hostile page
+                quiet_since = None
+                with contextlib.suppress(Error):  # the page closed itself: the loop sees it
+                    self.page.wait_for_timeout(15)
+                continue
+            painted, quiet = look[0] is True, look[1] is True
+            self._no_frame = not painted
+            if painted:
+                self._saw_frame(navigations)
+            busy = self._inflight > 0 or (requests, navigations) != (
+                self._requests,
+                self._navigations,
+            )
+            if not quiet or busy:
+                quiet_since = None
+                continue
+            quiet_since = now if quiet_since is None else quiet_since
+            if time.monotonic() - quiet_since >= self.quiet_s:
                 return
-            with contextlib.suppress(Error):  # the page closed itself: the loop sees it
-                self.page.wait_for_timeout(15)

@@ -4,8 +4,9 @@ pointed.
 Screenshots are taken at the page's device pixel ratio, so the model sees what a person
 on that screen sees; points come back in screenshot pixels and are divided by the ratio
 (through `tools.geometry`, in `Environment.execute`) into the CSS pixels Playwright's
-mouse takes. After each action the page must settle: no request in flight and the
-layout unchanged for a short window, bounded by a timeout, instead of a fixed sleep.
+mouse takes. After each action the page must settle, by what happens instead of by a
+fixed sleep or quiet window: the next frame drawn with nothing changed across it, no
+request started or in flight, no navigation (`_settle.py`), bounded by a timeout.
 Debian's Chromium is launched by default; `playwright install` is never needed.
 
 Pages are hostile input. Every wait is bounded: Playwright's `page.evaluate` has no
@@ -24,7 +25,6 @@ controller, not in the prompt (see `_enforce.py`).
 from __future__ import annotations
 
 import contextlib
-import io
 import shutil
 import time
 from pathlib import Path
@@ -46,11 +46,12 @@ from pixelpilot.tools import (
     Wait,
 )
 
-from ._browser_js import ELEMENT_AT, SCROLL_STATE, VISIBLE_TEXT
-from ._capture import capture, capture_session
+from ._browser_js import ELEMENT_AT, VISIBLE_TEXT
+from ._capture import capture, capture_session, lazy_image
 from ._enforce import DomainEnforcement
 from ._secret_fields import SecretFields
 from ._settle import LOAD_S, Settling, evaluate
+from ._settle_js import SCROLL_ARM, SCROLL_LANDED
 from .base import ActionFailed, ControllerError, ElementInfo, Environment, Observation
 from .domains import DomainPolicy, navigate_refusal, short
 
@@ -72,7 +73,8 @@ _WHEEL_PX = 100  # CSS pixels per wheel notch, as Chromium scrolls for one notch
 _CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection closed",
            "crashed")  # fmt: skip
 _READY = "() => document.readyState !== 'loading'"
-_TITLE = "() => String(document.title)"
+_WHEEL_FRAMES = 2  # frames drawn after the wheel reached the page with nothing moved: stuck
+_WHEEL_WAIT_MS = 500  # when the wheel never reaches the shown document (a foreign frame)
 
 
 def find_chromium() -> str:
@@ -106,7 +108,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         cdp_url: str | None = None,
         ws_endpoint: str | None = None,
         settle_timeout_s: float = 3.0,
-        quiet_s: float = 0.08,
+        quiet_s: float = 0.0,
         domains: DomainPolicy | None = None,
     ) -> None:
         from playwright.sync_api import sync_playwright
@@ -114,7 +116,9 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         self.viewport, self.dpr = viewport, device_scale_factor
         self.settle_timeout_s, self.quiet_s = settle_timeout_s, quiet_s
         self._start_url = url
-        self._inflight = 0
+        self._inflight = self._requests = self._navigations = 0
+        self._drawn: tuple[Any, int] | None = None  # (page, navigations): it drew since
+        self._answered = False  # this action's renderer answered script (no ping needed)
         self._pointer = (0.0, 0.0)  # CSS pixels: where a drag without a start begins
         self._seen: ScreenFrame | None = None
         self._pages_before = 0
@@ -179,6 +183,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
     def _watch(self, page: Any) -> None:
         self._tabs_arrived += 1
         page.on("request", lambda _: self._count(1))
+        page.on("framenavigated", lambda _: self._navigated())
         page.on("requestfinished", lambda _: self._count(-1))
         page.on("requestfailed", lambda _: self._count(-1))
         page.on("close", self._forget)
@@ -212,6 +217,10 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
 
     def _count(self, step: int) -> None:
         self._inflight = max(0, self._inflight + step)
+        self._requests += step > 0
+
+    def _navigated(self) -> None:
+        self._navigations += 1
 
     # -- Environment ---------------------------------------------------------------
     def reset(
@@ -225,23 +234,17 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         return self.observe()
 
     def observe(self) -> Observation:
-        from PIL import Image
-
+        """The capture and one bounded probe that answers the title (`_capture`); the
+        PNG is decoded when its pixels are first used, not here (`_capture.lazy_image`)."""
         self._guard(self._live_page)
-        png = self._guard(self._capture)
-        image = Image.open(io.BytesIO(png))
-        image.load()
+        png, title = self._guard(self._capture)
+        image = lazy_image(png)
         self._seen = ScreenFrame(width=image.width, height=image.height, scale=self.dpr)
-        try:
-            title = self._js(_TITLE)
-        except ActionFailed:  # a page busy elsewhere: the picture is what counts
-            title = None
-        image = image.convert("RGB") if image.mode != "RGB" else image
         return Observation(
             image=self._mask_secret_fields(image),  # a field holding a secret: painted over
             frame=self._seen,
             url=self.page.url,
-            title=title if isinstance(title, str) else None,
+            title=title,
             text=self._visible_text(),
         )
 
@@ -254,19 +257,20 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
             return None
         return tuple(str(line) for line in lines) if isinstance(lines, list) else None
 
-    def _capture(self) -> bytes:
+    def _capture(self) -> tuple[bytes, str | None]:
         """PNG of the viewport at the device pixel ratio, over CDP (see `_capture.py`),
-        or by Playwright's own screenshot where there is no CDP. The page must answer
-        a script first: Chromium's screenshot waits forever for a renderer stuck in a
-        loop, and one that draws no frame at all."""
-        self._drawing()
+        or by Playwright's own screenshot where there is no CDP, and the page's title.
+        The page must answer a script first (`_probe`, which answers the title):
+        Chromium's screenshot waits forever for a renderer stuck in a loop, and for one
+        that draws no frame at all."""
+        title = self._probe()
         if self.page not in self._sessions:
             size = self.page.viewport_size or {
                 "width": self.viewport[0],
                 "height": self.viewport[1],
             }
             self._sessions[self.page] = capture_session(self.context, self.page, size, self.dpr)
-        return capture(self._sessions[self.page], self.page)
+        return capture(self._sessions[self.page], self.page), title
 
     def _frame(self) -> ScreenFrame:
         """The frame of the last screenshot: points refer to what the model saw."""
@@ -278,13 +282,14 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
     def _perform(self, action: Action) -> tuple[ElementInfo | None, str | None]:
         self._pages_before = len(self.context.pages)
         self._tabs_announced = self._tabs_arrived = 0
+        self._answered = False
         self._guard(self._live_page)
         element = self._element(action)
         return element, self._guard(lambda: self._dispatch(action))
 
     def _dispatch(self, action: Action) -> str | None:
         mouse = self.page.mouse
-        if not isinstance(action, Navigate | GoBack | Wait):
+        if not isinstance(action, Navigate | GoBack | Wait | Scroll) and not self._answered:
             self._js("() => 1")  # input events wait for a renderer that may never answer
         if isinstance(action, Click):
             if action.point is not None:  # None: click where the pointer is
@@ -339,18 +344,20 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         self._pointer = (x, y)
 
     def _scroll(self, action: Scroll) -> str | None:
+        """Wheel at the point, then watch the offsets under it frame by frame: a move ends
+        the wait at once, and so does the wheel reaching the page with nothing moved for
+        `_WHEEL_FRAMES` frames (no fixed poll). The first look, bounded, doubles as the
+        check that the renderer answers before an input event is sent to it."""
         x, y = (action.point.x, action.point.y) if action.point else self._pointer
+        before = self._js(SCROLL_ARM, [x, y])
         self._move(x, y)
-        before = self._js(SCROLL_STATE, [x, y])
         distance = action.amount * _WHEEL_PX
         dx = {"left": -distance, "right": distance}.get(action.direction, 0)
         dy = {"up": -distance, "down": distance}.get(action.direction, 0)
         self.page.mouse.wheel(dx, dy)
-        deadline = time.monotonic() + 0.5  # wheel scrolling is asynchronous: wait for it
-        while time.monotonic() < deadline:
-            self.page.wait_for_timeout(20)
-            if self._js(SCROLL_STATE, [x, y]) != before:
-                return None
+        landed = self._js(SCROLL_LANDED, [x, y, before, _WHEEL_FRAMES, _WHEEL_WAIT_MS])
+        if landed == "moved":
+            return None
         return (
             f"Scrolling {action.direction} moved nothing here: the content is at its end "
             "or not scrollable."
@@ -394,6 +401,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
             found = self._js(ELEMENT_AT, [point.x, point.y, self.dpr])
         except ActionFailed:  # a page mid-navigation has no DOM to ask; the action still runs
             return None
+        self._answered = True  # it answered just now: no second ping before the input
         if not isinstance(found, dict) or "bbox" not in found:
             return None
         x1, y1, x2, y2 = found.pop("bbox")

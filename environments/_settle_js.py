@@ -1,0 +1,142 @@
+"""JavaScript that settling runs in the page (see `_settle.py`). Kept apart so it reads as JS.
+
+Settling is driven by what the page does, not by a fixed quiet window: one look waits for
+the next frame the page draws and says whether anything happened meanwhile. What counts
+as something: a DOM mutation (a MutationObserver kept per document, over the whole
+document, attributes and text included), a scroll of any box (a capturing `scroll`
+listener), the URL, scroll extent, focus or ready state changing, or a finite CSS
+animation or transition still running. An endless one (a spinner) is not waited for: it
+would keep every step at the cap. Requests and navigations are counted on the Python side
+(Playwright's events), where the page cannot hide them.
+"""
+
+# The document's change counter, installed once per document; mutations still queued for
+# the observer's callback are taken at once, so a look never misses the last ones.
+_WATCH = r"""
+const KEY = Symbol.for('pixelpilot.settle');
+let watch = window[KEY];
+if (!watch) {
+  watch = {changes: 0, observer: null};
+  const bump = () => { watch.changes += 1; };
+  try {
+    watch.observer = new MutationObserver((records) => { watch.changes += records.length; });
+    watch.observer.observe(document, {subtree: true, childList: true, attributes: true,
+      characterData: true});
+  } catch (e) { watch.observer = null; }
+  addEventListener('scroll', bump, {capture: true, passive: true});
+  try { Object.defineProperty(window, KEY, {value: watch, enumerable: false}); } catch (e) {}
+}
+const changes = () => {
+  if (watch.observer) watch.changes += watch.observer.takeRecords().length;
+  return watch.changes;
+};
+const state = () => {
+  const d = document.documentElement;
+  return [changes(), location.href, scrollX, scrollY, d ? d.scrollHeight : 0,
+    d ? d.scrollWidth : 0, document.activeElement ? document.activeElement.tagName : '',
+    document.readyState].join('|');
+};
+"""
+
+# Resolves true once the page has drawn its next frame: a requestAnimationFrame callback
+# runs at the start of a frame's rendering, and a message posted from it is handled once
+# that rendering (style, layout, paint, and the ResizeObservers and transitions it starts)
+# is done. False after 200 ms without a frame: a page that never draws again.
+_NEXT_FRAME = r"""
+const nextFrame = () => new Promise((done) => {
+  const timer = setTimeout(() => done(false), 200);
+  requestAnimationFrame(() => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => { clearTimeout(timer); done(true); };
+    channel.port2.postMessage(0);
+  });
+});
+"""
+
+# One look: [drew a frame, nothing changed across it, the document's title].
+SETTLE = (
+    r"""
+async () => {
+"""
+    + _WATCH
+    + _NEXT_FRAME
+    + r"""
+  const before = state();
+  const painted = await nextFrame();
+  const running = (document.getAnimations ? document.getAnimations() : []).some((a) => {
+    if (a.playState !== 'running' || !a.effect) return false;
+    return Number.isFinite(a.effect.getComputedTiming().endTime);
+  });
+  const quiet = painted && !running && before === state() && document.readyState !== 'loading';
+  return [painted, quiet, String(document.title)];
+}
+"""
+)
+
+# Scroll offsets of the window and of every scrollable box under a point.
+_SCROLLS = r"""
+const scrolls = (x, y) => {
+  const out = [scrollX, scrollY];
+  for (let el = document.elementFromPoint(x, y); el; el = el.parentElement) {
+    if (el.scrollHeight > el.clientHeight || el.scrollWidth > el.clientWidth) {
+      out.push(el.scrollTop, el.scrollLeft);
+    }
+  }
+  return out.join(',');
+};
+"""
+
+# Before a wheel: note when the page receives it (a passive listener, so scrolling is not
+# held up) and return the scroll offsets under the point.
+SCROLL_ARM = (
+    r"""
+([x, y]) => {
+  const KEY = Symbol.for('pixelpilot.wheel');
+  let wheel = window[KEY];
+  if (!wheel) {
+    wheel = {seen: false};
+    addEventListener('wheel', () => { wheel.seen = true; }, {capture: true, passive: true});
+    try { Object.defineProperty(window, KEY, {value: wheel, enumerable: false}); } catch (e) {}
+  }
+  wheel.seen = false;
+"""
+    + _SCROLLS
+    + r"""
+  return scrolls(x, y);
+}
+"""
+)
+
+# After the wheel: frame by frame, 'moved' as soon as an offset under the point differs from
+# `before`; 'still' once the wheel has reached the page and `frames` frames have been drawn
+# since without a move (Chromium scrolls within a frame or two of the wheel: nothing could
+# move), or after `limit_ms` when the wheel never reached this document (a frame of another
+# origin took it).
+SCROLL_LANDED = (
+    r"""
+async ([x, y, before, frames, limit_ms]) => {
+"""
+    + _SCROLLS
+    + r"""
+  const wheel = window[Symbol.for('pixelpilot.wheel')];
+  const started = performance.now();
+  let drawn = 0;
+  for (;;) {
+    if (scrolls(x, y) !== before) return 'moved';
+    if (wheel && wheel.seen && drawn >= frames) return 'still';
+    if (performance.now() - started > limit_ms) return 'still';
+    await new Promise((done) => { requestAnimationFrame(done); setTimeout(done, 100); });
+    if (wheel && wheel.seen) drawn += 1;
+  }
+}
+"""
+)
+
+# Before a capture: the page answers script (Chromium's screenshot waits forever for a
+# renderer stuck in a loop) and, with `frame`, draws a frame (one that draws none is never
+# captured); the answer is the title, so the observation needs no second round trip.
+PROBE = r"""
+([frame]) => frame
+  ? new Promise((done) => requestAnimationFrame(() => done(String(document.title))))
+  : String(document.title)
+"""
