@@ -193,7 +193,7 @@ class _Run:
                 "backend": type(agent.backend).__name__, "model": _model_name(agent.backend),
                 "environment": type(agent.env).__name__,
                 "secrets": agent.secrets.names, "config": config.model_dump(mode="json"),
-                "created": time.time(),
+                "policy": agent.policy.record(), "created": time.time(),
             })  # fmt: skip
 
     def limit_reached(self) -> tuple[Status, str] | None:

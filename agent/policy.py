@@ -62,6 +62,29 @@ class Policy:
             strict=self.strict_domains,
         )
 
+    def record(self) -> dict[str, object]:
+        """The domain lists, for the trajectory's header: a replay holds to them too."""
+        return {
+            "allow_domains": list(self.allow_domains), "deny_domains": list(self.deny_domains),
+            "strict_domains": self.strict_domains,
+        }  # fmt: skip
+
+    @classmethod
+    def recorded(cls, record: object, origin: str | None = None) -> Policy:
+        """The policy a replay runs under: the recorded run's domain lists (`record()`;
+        an older trajectory has none), with `origin`'s host allowed as well when the
+        recorded site moved there, and no approvals (the run asked; a replay asks no one,
+        so an action the run needed approval for is refused)."""
+        from urllib.parse import urlsplit
+
+        lists = record if isinstance(record, dict) else {}
+        allow = tuple(str(d) for d in lists.get("allow_domains") or ())
+        deny = tuple(str(d) for d in lists.get("deny_domains") or ())
+        if allow and origin:
+            allow += (urlsplit(origin).netloc,)
+        return cls(allow_domains=allow, deny_domains=deny, sensitive=frozenset(),
+                   strict_domains=bool(lists.get("strict_domains")))  # fmt: skip
+
     def check(
         self, action: Action, focused: ElementInfo | None = None, *, secret: bool = False
     ) -> Decision:

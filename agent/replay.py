@@ -55,7 +55,9 @@ def _moved(action: Any, origin: str | None) -> Any:
     return action.model_copy(update={"url": origin.rstrip("/") + parts.path + query})
 
 
-def _open(steps: list[dict[str, Any]], header: dict[str, Any], origin: str | None) -> Any:
+def _open(
+    steps: list[dict[str, Any]], header: dict[str, Any], origin: str | None, domains: Any = None
+) -> Any:
     from urllib.parse import urlsplit
 
     from pixelpilot.environments import open_browser, open_desktop
@@ -68,7 +70,9 @@ def _open(steps: list[dict[str, Any]], header: dict[str, Any], origin: str | Non
     if header.get("environment") == "DesktopEnvironment":
         return open_desktop(monitor=recorded_region(frame), scale=frame["scale"])
     viewport = (round(frame["width"] / frame["scale"]), round(frame["height"] / frame["scale"]))
-    return open_browser(first.get("url"), viewport=viewport, device_scale_factor=frame["scale"])
+    return open_browser(
+        first.get("url"), viewport=viewport, device_scale_factor=frame["scale"], domains=domains
+    )
 
 
 def recorded_region(frame: dict[str, Any]) -> tuple[int, int, int, int]:
@@ -114,16 +118,16 @@ def replay_run(
     """Replay `run_dir`; `origin` (scheme://host:port) replaces the recorded one, and
     `secrets` fill the `{{name}}` placeholders the recording kept (else typed as is),
     under the same rules as a run: bound to their hosts (the replayed start page's when
-    none are named), never into a URL, masked on screen. `policy` (default: one that
-    refuses what a run would refuse and asks nothing) judges every action again."""
+    none are named), never into a URL, masked on screen. `policy` (default: the recorded
+    run's domain lists, `Policy.recorded`, asking nothing) judges every action again, and
+    its domain lists go to the browser, which holds redirects and new tabs to them."""
     from .policy import Policy
     from .secrets import Secrets
-
-    filler = secrets if isinstance(secrets, Secrets) else Secrets(secrets)
-    policy = policy if policy is not None else Policy(sensitive=frozenset())
     from .video import load_screenshot
 
+    filler = secrets if isinstance(secrets, Secrets) else Secrets(secrets)
     run = read_trajectory(run_dir)
+    policy = policy if policy is not None else Policy.recorded(run["header"].get("policy"), origin)
     steps, report = run["steps"], ReplayReport()
     if not steps:
         report.lines.append("the recording has no steps: nothing to replay")
@@ -132,7 +136,7 @@ def replay_run(
     if not isinstance(steps[0].get("frame"), dict) or "width" not in steps[0]["frame"]:
         raise TrajectoryError(f"{run['run_dir']}: step {steps[0].get('step')} has no frame")
     plans = [_replayable(step, run["run_dir"]) for step in steps]  # unreadable: say so first
-    with _open(steps, run["header"], origin) as env:
+    with _open(steps, run["header"], origin, policy.domains) as env:
         for step, plan in zip(steps, plans, strict=True):
             observation = env.observe()
             now = observation.image

@@ -359,3 +359,37 @@ def test_a_backslash_before_user_info_cannot_reach_the_allowed_host(sites, open_
     result = env.execute(Navigate(url=url))
     assert not result.ok and "example.org is not in the allowed domains" in result.error
     assert env.page.url == f"{one.url}/start" and one.requests == []
+
+
+def test_a_replay_holds_to_the_recorded_runs_domain_lists(tmp_path) -> None:
+    """A run recorded under an allow-list keeps it on replay (issue 14.3): the page it
+    navigated to now redirects to a denied server, which sees nothing, while a replay
+    told to use an open policy does reach it (the escape the recorded lists prevent)."""
+    from pixelpilot.agent.loop import Agent, AgentConfig
+    from pixelpilot.agent.policy import Policy
+    from pixelpilot.agent.replay import replay_run
+    from pixelpilot.agent.trajectory import read_trajectory
+    from pixelpilot.environments import open_browser
+    from pixelpilot.vlm.backends.scripted import ScriptedBackend
+
+    one, two = Site(), Site()
+    try:
+        one.pages = {"/start": "<title>start</title><p>one</p>", "/next": "<title>next</title>"}
+        two.pages = {"/landing": "<title>two</title>"}
+        policy = Policy(allow_domains=(f"127.0.0.1:{one.port}",))
+        with open_browser(f"{one.url}/start", domains=policy.domains) as env:
+            backend = ScriptedBackend([f"NAVIGATE {one.url}/next", "FINISH done"])
+            config = AgentConfig(record=tmp_path, video=False, report=False)
+            result = Agent(backend, env, dialect="qwen2vl", config=config, policy=policy).run("go")
+        assert result.status == "success", result
+        header = read_trajectory(result.trajectory_dir)["header"]
+        assert header["policy"]["allow_domains"] == [f"127.0.0.1:{one.port}"]
+        one.pages["/next"] = ("redirect", f"{two.url}/landing")  # the site changed since
+        report = replay_run(result.trajectory_dir)
+        assert two.requests == [] and report.failed_actions == 1
+        assert ("GET", "/next", "document") in one.requests
+        open_replay = replay_run(result.trajectory_dir, policy=Policy(sensitive=frozenset()))
+        assert ("GET", "/landing", "document") in two.requests and open_replay.replayed_actions == 1
+    finally:
+        one.close()
+        two.close()
