@@ -70,7 +70,11 @@ def _split(node: ast.AST, indent: str) -> str:
     """`node` starting at column len(indent), split where it does not fit (the first
     line's text is what follows `indent`; later lines carry their own indentation)."""
     flat = _flat(node)
-    if len(indent) + len(flat) <= WIDTH or not isinstance(node, ast.Call):
+    if len(indent) + len(flat) <= WIDTH:
+        return flat
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Call):  # call(...).first
+        return f"{_split(node.value, indent)}.{node.attr}"
+    if not isinstance(node, ast.Call):
         return flat
     inner = indent + INDENT
     func = node.func
@@ -79,6 +83,9 @@ def _split(node: ast.AST, indent: str) -> str:
         head = _flat(func)
     if not _arguments(node):
         return f"{head}()"
+    tail = f"{head}({', '.join(_flat_arg(a) for a in _arguments(node))})"
+    if "\n" in head and len(tail.rsplit("\n", 1)[1]) <= WIDTH:  # `).nth(0)` after a split
+        return tail
     lines = [f"{head}("]
     for arg in _arguments(node):
         if isinstance(arg, ast.keyword):
@@ -99,8 +106,8 @@ def statement(source: str, indent: str = INDENT) -> str:
 def docstring(text: str, indent: str = "") -> str:
     """A docstring for `text`, wrapped to the width; nothing in it ends the string early."""
     body = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').strip()
-    one = f'"""{body}"""'
-    if "\n" not in body and len(indent) + len(one) <= WIDTH and not body.endswith('"'):
+    one = f'"""{body} """' if body.endswith('"') else f'"""{body}"""'  # ruff's space
+    if "\n" not in body and len(indent) + len(one) <= WIDTH:
         return indent + one
     lines: list[str] = []
     for number, paragraph in enumerate(body.splitlines()):
