@@ -10,7 +10,8 @@ Exit codes, the same family as `pixelpilot run`'s (`agent/commands.py`):
          govuk-frontend package where `--govuk` (or the default cache) points
     3    the model's backend is missing or broken (cannot be loaded, server down)
     6    the environment cannot run: no browser, no MiniWoB pages (`pip install
-         miniwob`), a missing optional package
+         miniwob`), a missing optional package (ray for `--executor ray`), a Ray
+         cluster that cannot be reached
     70   a bug in pixelpilot (`pixelpilot.cli` reports it with its traceback)
     130  stopped (Ctrl-C)
 
@@ -28,6 +29,9 @@ from pixelpilot.agent.commands import EXIT, UsageError, _backend, fail, guess_di
 from pixelpilot.agent.run_options import check_screenshot_size, dpr_type, positive_int
 from pixelpilot.tools import FixableError, InfrastructureError
 
+from .executor import EXECUTORS, BackendRecipe, ExecutorMissing
+from .progress import SweepProgress, sweep_progress
+
 BACKENDS = ["oracle", "transformers", "openai"]
 GOVUK_CACHE = Path(".cache/govuk-frontend-6.6.0/package")
 
@@ -44,7 +48,8 @@ def add_eval_commands(sub: Any, size_type: Any) -> None:
     m.add_argument("--dpr", type=dpr_type, default=1.0, help="device pixel ratio")
     m.add_argument("--viewport", type=size_type, default=(160, 210), metavar="WxH")
     m.add_argument("--max-steps", type=positive_int, default=10)
-    m.add_argument("--workers", type=positive_int, default=1, help="episodes run in parallel")
+    m.add_argument("--workers", type=positive_int, default=1,
+                   help="episodes run in parallel (threads, or Ray actors)")  # fmt: skip
     m.add_argument(
         "--shared-browser", action="store_true",
         help="one Chromium process, a context per worker (less memory; a crash hits all)",
@@ -57,6 +62,8 @@ def add_eval_commands(sub: Any, size_type: Any) -> None:
     g.add_argument("--images", help="folder image paths are relative to (default: the file's)")
     g.add_argument("--bbox-format", choices=["auto", "xyxy", "xywh"], default="auto")
     g.add_argument("--batch-size", type=positive_int, default=8)
+    g.add_argument("--workers", type=positive_int, default=1,
+                   help="batches asked at once (--executor ray: one Ray actor each)")  # fmt: skip
     g.add_argument("--limit", type=positive_int, help="only the first N records")
     _common(g, "grounding")
     g.set_defaults(func=cmd_grounding)
@@ -89,6 +96,10 @@ def _common(p: argparse.ArgumentParser, name: str) -> None:
     p.add_argument("--out", type=Path, help=f"output folder (default evals/{name}-<time>)")
     p.add_argument("--fail-under", type=float, help="exit 1 when the score is under this (0-1)")
     p.add_argument("--strict", action="store_true", help="exit 1 on any pipeline error")
+    p.add_argument("--executor", choices=EXECUTORS, default="thread",
+                   help="thread: this process; ray: Ray actors, local or on a cluster")  # fmt: skip
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="a Ray cluster (host:port); default: start a local one")  # fmt: skip
 
 
 def _guarded(command: str, run: Any, args: argparse.Namespace) -> int:
@@ -100,6 +111,9 @@ def _guarded(command: str, run: Any, args: argparse.Namespace) -> int:
         return EXIT["usage"]
     except InfrastructureError as error:  # the backend (3) or the environment (6)
         return fail(f"eval {command}", error)
+    except ExecutorMissing as error:  # it says what to install
+        say(f"eval {command}", error)
+        return EXIT["controller"]
     except ImportError as error:  # an optional package the chosen path needs
         say(f"eval {command}", f"{error} (pip install 'pixelpilot[all]')")
         return EXIT["controller"]
@@ -149,14 +163,13 @@ def cmd_miniwob(args: argparse.Namespace) -> int:
 
 
 def _miniwob(args: argparse.Namespace) -> int:
-    from pixelpilot.agent.demo import serve_directory
-    from pixelpilot.vlm.batching import BatchingBackend
-
-    from .miniwob import MiniWoBConfig, oracle_backends, run_episodes
-    from .miniwob_pages import miniwob_html, select_tasks
+    from .executor import miniwob_episodes
+    from .miniwob import MiniWoBConfig
+    from .miniwob_pages import select_tasks
     from .miniwob_report import write_miniwob_report
 
     check_screenshot_size(args.viewport, args.dpr)
+    _check_executor(args)
     config = MiniWoBConfig(
         tasks=_as_usage(select_tasks, args.tasks or ["basic"]), seeds=_episode_seeds(args),
         dialect=args.dialect or guess_dialect(args.model), dpr=args.dpr,
@@ -165,18 +178,17 @@ def _miniwob(args: argparse.Namespace) -> int:
         shared_browser=args.shared_browser,
     )  # fmt: skip
     oracle = args.backend == "oracle"
-    if oracle:
-        factory, name = oracle_backends(config), "oracle (DOM solvers; a pipeline check)"
-    else:
-        model = _backend(args)
-        # in-process models batch on the GPU; a server batches concurrent requests itself
-        batched = config.workers > 1 and args.backend == "transformers"
-        shared = BatchingBackend(model, max_batch=config.workers) if batched else model
-        factory, name = (lambda env, episode: shared), f"{args.backend} {args.model or ''}"
+    name = f"{args.backend} {args.model or ''}"
+    name = "oracle (DOM solvers; a pipeline check)" if oracle else name
+    recipe = BackendRecipe("oracle") if oracle else _recipe(args)
     out = _out(args, "miniwob")
     started = time.monotonic()
-    with serve_directory(miniwob_html()) as url:
-        results = run_episodes(config, factory, url, out, oracle=oracle, on_result=_progress)
+    with sweep_progress(_runnable(config, oracle), "MiniWoB episodes") as progress:
+        results = miniwob_episodes(
+            args.executor, config, recipe, out, ray_address=args.ray_address,
+            thread_backends=lambda: _thread_backends(args, config, oracle),
+            on_result=lambda result: _episode_done(progress, result),
+        )  # fmt: skip
     data = write_miniwob_report(
         out, config, results, backend=name.strip(), oracle=oracle, wall_s=time.monotonic() - started
     )
@@ -188,7 +200,8 @@ def _miniwob(args: argparse.Namespace) -> int:
     label = "pipeline ceiling (oracle)" if oracle else "success rate"
     print(f"\n{label}: {_pct(overall['task_average_success_rate'])} averaged over "
           f"{scored} tasks; {overall['pipeline_errors']} pipeline errors; "
-          f"{data['episodes_per_minute'] or 0:.1f} episodes/min")  # fmt: skip
+          f"{data['episodes_per_minute'] or 0:.1f} episodes/min "
+          f"({args.executor} executor)")  # fmt: skip
     print(f"report: {out / 'report.html'}  (also report.md, results.json)")
     if overall["scored"] == 0 and overall["pipeline_errors"]:  # nothing measured: not a pass
         errors, episodes = overall["pipeline_errors"], overall["episodes"]
@@ -198,6 +211,47 @@ def _miniwob(args: argparse.Namespace) -> int:
     return _verdict(overall["task_average_success_rate"], overall["pipeline_errors"], args)
 
 
+def _check_executor(args: argparse.Namespace) -> None:
+    if args.ray_address and args.executor != "ray":
+        raise UsageError("--ray-address needs --executor ray")
+
+
+def _recipe(args: argparse.Namespace) -> BackendRecipe:
+    """The model's backend as a recipe the Ray workers build from (checked here, so a
+    bad option is a usage error before any worker starts)."""
+    from pixelpilot.agent.commands import openai_options
+
+    if args.backend == "openai":
+        return BackendRecipe("openai", openai_options(args))
+    if not args.model:
+        raise UsageError("--model is needed (a checkpoint folder or a hub id)")
+    options = {"model": args.model, "min_pixels": args.min_pixels, "max_pixels": args.max_pixels}
+    return BackendRecipe("transformers", options)
+
+
+def _thread_backends(args: argparse.Namespace, config: Any, oracle: bool) -> Any:
+    """The thread executor's backend factory: the model is loaded here, in this process."""
+    from pixelpilot.vlm.batching import BatchingBackend
+
+    from .miniwob import oracle_backends
+
+    if oracle:
+        return oracle_backends(config)
+    model = _backend(args)
+    # in-process models batch on the GPU; a server batches concurrent requests itself
+    batched = config.workers > 1 and args.backend == "transformers"
+    shared = BatchingBackend(model, max_batch=config.workers) if batched else model
+    return lambda env, episode: shared
+
+
+def _runnable(config: Any, oracle: bool) -> int:
+    """Episodes that will run: the oracle skips tasks it has no solver for."""
+    from .miniwob_solvers import SOLVERS
+
+    tasks = [t for t in config.tasks if not oracle or t in SOLVERS]
+    return len(tasks) * len(config.seeds)
+
+
 def _episode_seeds(args: argparse.Namespace) -> list[int]:
     chosen = seeds(args.seeds)
     if args.episodes is None:
@@ -205,11 +259,13 @@ def _episode_seeds(args: argparse.Namespace) -> list[int]:
     return list(range(chosen[0], chosen[0] + args.episodes))
 
 
-def _progress(result: Any) -> None:
+def _episode_done(progress: SweepProgress, result: Any) -> None:
     reward = "-" if result.raw_reward is None else f"{result.raw_reward:+.2f}"
     detail = f"  {result.error}" if result.error else ""
-    print(f"{result.task} #{result.seed}: {result.outcome} reward {reward} "
-          f"in {result.steps} steps{detail}", flush=True)  # fmt: skip
+    line = (f"{result.task} #{result.seed}: {result.outcome} reward {reward} "
+            f"in {result.steps} steps{detail}")  # fmt: skip
+    error = result.outcome == "pipeline_error"
+    progress.advance(line, None if error else result.success, error=error)
 
 
 def _pct(value: float | None) -> str:
@@ -224,9 +280,13 @@ def cmd_grounding(args: argparse.Namespace) -> int:
 def _grounding(args: argparse.Namespace) -> int:
     from pixelpilot.vlm import get_dialect
 
-    from .grounding import GroundingOracle, evaluate, load_records
+    from .executor import grounding_predictions
+    from .grounding import GroundingOracle, load_records
     from .grounding_report import PredictionLog, write_grounding_report
 
+    _check_executor(args)
+    if args.workers > 1 and args.executor != "ray":
+        raise UsageError("--workers needs --executor ray (the thread executor asks in batches)")
     records = _as_usage(load_records, args.data, images=args.images, bbox_format=args.bbox_format)
     records = records[: args.limit] if args.limit else records
     missing = [str(r.image) for r in records if not r.image.is_file()]
@@ -234,17 +294,27 @@ def _grounding(args: argparse.Namespace) -> int:
         raise UsageError(f"{len(missing)} images are missing, e.g. {missing[0]} (see --images)")
     dialect = get_dialect(args.dialect or guess_dialect(args.model))
     oracle = args.backend == "oracle"
-    backend = GroundingOracle(dialect, max_pixels=args.max_pixels) if oracle else _backend(args)
+    if oracle:
+        recipe = BackendRecipe("grounding_oracle", {"dialect": dialect.name,
+                                                    "max_pixels": args.max_pixels})  # fmt: skip
+    else:
+        recipe = _recipe(args)
+    local = (lambda: recipe.build()) if oracle else (lambda: _backend(args))
     out, started, predictions = _out(args, "grounding"), time.monotonic(), []
     log = PredictionLog(out)
     try:
-        for prediction in evaluate(records, backend, dialect, batch_size=args.batch_size,
-                                   max_pixels=args.max_pixels):  # fmt: skip
-            log.write(prediction)
-            predictions.append(prediction)
+        with sweep_progress(len(records), "grounding records") as progress:
+            for prediction in grounding_predictions(
+                args.executor, records, recipe, dialect.name, batch_size=args.batch_size,
+                workers=args.workers, max_pixels=args.max_pixels, thread_backend=local,
+                ray_address=args.ray_address,
+            ):  # fmt: skip
+                log.write(prediction)
+                predictions.append(prediction)
+                _record_done(progress, prediction, oracle)
     finally:
         log.close()
-    name = backend.model if oracle else f"{args.backend} {args.model or ''}".strip()
+    name = GroundingOracle.model if oracle else f"{args.backend} {args.model or ''}".strip()
     data = write_grounding_report(
         out, predictions, dataset=str(args.data), dialect=dialect.name, backend=name,
         oracle=oracle, wall_s=time.monotonic() - started,
@@ -255,6 +325,12 @@ def _grounding(args: argparse.Namespace) -> int:
     print(f"report: {out / 'report.html'}  (also report.md, results.json, predictions.jsonl)")
     unreadable = sum(p.error is not None for p in predictions)
     return _verdict(data["accuracy"], unreadable if oracle else 0, args)
+
+
+def _record_done(progress: SweepProgress, prediction: Any, oracle: bool) -> None:
+    why = f" ({prediction.error})" if prediction.error else ""
+    line = f"{prediction.record.id}: {'hit' if prediction.hit else 'miss'}{why}"
+    progress.advance(line, prediction.hit, error=oracle and prediction.error is not None)
 
 
 # -- build-grounding-set ---------------------------------------------------------------
