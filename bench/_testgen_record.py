@@ -46,9 +46,24 @@ def _oracle(env: Any, flow: Flow) -> tuple[Any, str]:
             if isinstance(action, Finish):
                 env.page.wait_for_selector("#bench-result", timeout=15000)
                 return Finish(status="success", answer=MINIWOB_SOLVED), "The task is solved."
-            return action, thought
+            return action, _intent(env, action) or thought
 
     return Solved(env, SOLVERS[flow.miniwob[0]], utterance, dialect), utterance
+
+
+def _intent(env: Any, action: Any) -> str | None:
+    """What a model would say it clicks: the element's role and name under the point
+    (the solver's own thought is only "Step N: click.")."""
+    from pixelpilot.environments._browser_js import ELEMENT_AT
+    from pixelpilot.tools import Click
+
+    if not isinstance(action, Click):
+        return None
+    dpr = env.dpr
+    info = env.page.evaluate(ELEMENT_AT, [action.point.x / dpr, action.point.y / dpr, dpr])
+    if not info or not info.get("name"):
+        return None
+    return f"Click the '{info['name']}' {info.get('role') or 'element'}."
 
 
 def record(flow: Flow, origin: str, out: Path) -> Path:

@@ -39,9 +39,11 @@ _KEEPS = {
           for (let i = code.indexOf(w); i >= 0; i = code.indexOf(w, i + 1))
             if (!part(code[i - 1]) && !part(code[i + w.length])) return true;
           return false; };
+        // an id or class the code builds ('ch' + i for ch0, ch1...) keeps its stem named
+        const used = (w) => named(w) || (/[0-9]$/.test(w) && named(w.replace(/-?[0-9]+$/, '')));
         const ids = {};
         for (const el of doc.querySelectorAll('[id]'))
-          if (!named(el.id)) ids[el.id] = 'x-' + el.id;
+          if (!used(el.id)) ids[el.id] = 'x-' + el.id;
         for (const el of doc.querySelectorAll('label[for]')) {
           if (ids[el.htmlFor]) el.htmlFor = ids[el.htmlFor]; }
         for (const el of doc.querySelectorAll('[id]')) {
@@ -49,7 +51,7 @@ _KEEPS = {
         for (const el of doc.querySelectorAll('[class]')) {
           if (typeof el.className !== 'string') continue;  // SVG: an animated class
           el.className = el.className.split(/\\s+/)
-            .map(c => c && !named(c) ? 'x-' + c : c).join(' '); }""",
+            .map(c => c && !used(c) ? 'x-' + c : c).join(' '); }""",
     "wrappers_added": """
         const w1 = doc.createElement('div'), w2 = doc.createElement('span');
         w1.className = 'wrap'; t.parentNode.insertBefore(w1, t); w1.appendChild(w2);
