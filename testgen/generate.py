@@ -229,6 +229,8 @@ def write_crops(run: dict[str, Any], targets: list[Target], folder: Path) -> Non
             "dpr": scale,
             "viewport": [round(image.width / scale), round(image.height / scale)],
         }
+        if target.point is not None:  # a desktop target: the point acted on, in X pixels
+            entry["point"] = [round(v / scale, 2) for v in target.point]
         key = f"{target.step:02d}"
         if target.suffix == "-to":
             table.setdefault(key, {})["to"] = entry
@@ -247,7 +249,7 @@ def generate(run_dir: str | Path, output: str | Path | None = None, *,
     if kind == "desktop":
         from .desktop import render_desktop
 
-        source, targets = render_desktop(run)
+        source, targets = render_desktop(run, env_names)
     else:
         source, targets = render(run, env_names)
     name = function_name(str(run["header"].get("task") or "a recorded run"))

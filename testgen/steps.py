@@ -44,6 +44,7 @@ class Target:
     role: str | None
     description: str
     screenshot: str
+    point: tuple[float, float] | None = None  # desktop: where it acted (no element box)
 
 
 @dataclass
