@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from pixelpilot.testgen.desktop import pixelpilot_desktop  # noqa: F401 - the desktop fixture
+
 log = logging.getLogger("pixelpilot.testgen.plugin")
 
 _STATE = pytest.StashKey["_State"]()
