@@ -82,6 +82,7 @@ class Healer:
     model: ModelTier | None = None
     on_heal: Callable[[HealRecord], None] | None = None
     healed: list[HealRecord] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)  # value -> its variable's name
 
     def __post_init__(self) -> None:
         if self.heal not in HEAL_MODES:
@@ -104,6 +105,7 @@ class Healer:
     def click(self, locator: Any, description: str, *, step: int, role: str | None = None,
               button: str = "left", clicks: int = 1) -> None:  # fmt: skip
         """Click the step's target (button left/right/middle, clicks 1 or 2)."""
+        __tracebackhide__ = True  # a failure shows the test's line, never its text
         how = self._resolve(locator, description, step, role, verb="click")
         if isinstance(how, tuple):
             self.page.mouse.click(*how, button=button, click_count=clicks)
@@ -112,6 +114,7 @@ class Healer:
 
     def hover(self, locator: Any, description: str, *, step: int, role: str | None = None) -> None:
         """Move the pointer over the step's target."""
+        __tracebackhide__ = True  # a failure shows the test's line, never its text
         how = self._resolve(locator, description, step, role, verb="hover")
         if isinstance(how, tuple):
             self.page.mouse.move(*how)
@@ -122,6 +125,8 @@ class Healer:
              role: str | None = None) -> None:  # fmt: skip
         """Replace the target field's text with `text` (which may be a secret: it is never
         logged or put in a message)."""
+        __tracebackhide__ = True  # a failure shows the test's line, never its text
+        self._note_secret(text)
         how = self._resolve(locator, description, step, role, verb="fill")
         if isinstance(how, tuple):
             self.page.mouse.click(*how)
@@ -133,6 +138,7 @@ class Healer:
     def drag(self, src: Any, src_description: str, dst: Any, dst_description: str, *,
              step: int, role: str | None = None) -> None:  # fmt: skip
         """Drag from one target to another, both found by the same tiers."""
+        __tracebackhide__ = True  # a failure shows the test's line, never its text
         a = self._point(self._resolve(src, src_description, step, role, verb="drag"))
         b = self._point(self._resolve(dst, dst_description, step, None, verb="drag", to=True))
         self.page.mouse.move(*a)
@@ -143,14 +149,18 @@ class Healer:
     # -- targetless steps ------------------------------------------------------------
     def type(self, text: str) -> None:
         """Type into whatever has focus."""
+        __tracebackhide__ = True  # a failure shows the test's line, never its text
+        self._note_secret(text)
         self.page.keyboard.type(text)
 
     def press(self, keys: str) -> None:
         """Press a key or chord ("Enter", "Control+A")."""
+        __tracebackhide__ = True  # a failure shows the test's line, never its text
         self.page.keyboard.press(keys)
 
     def scroll(self, direction: str, amount: int) -> None:
         """Scroll by `amount` wheel notches (100 CSS px each, as Chromium scrolls)."""
+        __tracebackhide__ = True  # a failure shows the test's line, never its text
         moves = {"down": (0, 1), "up": (0, -1), "right": (1, 0), "left": (-1, 0)}
         if direction not in moves:
             raise ValueError(f"scroll direction must be up, down, left or right: {direction!r}")
@@ -159,7 +169,28 @@ class Healer:
 
     def wait(self, seconds: float) -> None:
         """A recorded wait (the page's own timers may need it)."""
+        __tracebackhide__ = True  # a failure shows the test's line, never its text
         self.page.wait_for_timeout(seconds * 1000)
+
+    def _note_secret(self, text: str) -> None:
+        """Generated tests take secrets from the environment (`os.environ["NAME"]`): a
+        typed value that is an environment variable's is kept (in memory only) so the
+        plugin can blank it out of a failure report. Playwright's own assertion errors
+        print the page's accessibility tree, where a password field shows its value."""
+        import os
+
+        if len(text) < 4:  # too short to blank out without mangling the report
+            return
+        for name, value in os.environ.items():
+            if value == text:
+                self.secrets[text] = name
+                return
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret typed in this test replaced by {{NAME}}."""
+        for value, name in sorted(self.secrets.items(), key=lambda kv: -len(kv[0])):
+            text = text.replace(value, "{{" + name + "}}")
+        return text
 
     # -- tiers -----------------------------------------------------------------------
     def _ms(self) -> float:
@@ -175,6 +206,7 @@ class Healer:
                  verb: str, to: bool = False) -> Any:  # fmt: skip
         """The locator (tier 1) or a verified point in CSS px (tiers 2, 3); else the test
         fails with what each tier said."""
+        __tracebackhide__ = True  # a failure shows the test's line, never its text
         tried: list[str] = []
         if locator is None:
             tried.append("locator (none was recorded)")

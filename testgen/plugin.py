@@ -23,7 +23,7 @@ from pixelpilot.testgen.desktop import pixelpilot_desktop  # noqa: F401 - the de
 log = logging.getLogger("pixelpilot.testgen.plugin")
 
 _STATE = pytest.StashKey["_State"]()
-_HEALER = pytest.StashKey[Any]()
+HEALER = pytest.StashKey[Any]()
 OPTIONS = {
     "heal": "off, on (default) or rewrite: what a step whose locator failed may do",
     "backend": "the model tier's backend: openai or transformers (default: no model tier)",
@@ -80,7 +80,14 @@ def pytest_configure(config: pytest.Config) -> None:
         ) from None
     # registered now, after every entry-point plugin, so that these fixtures extend
     # pytest-playwright's (a fixture asking for its own name gets the one it overrides)
-    config.pluginmanager.register(_Fixtures(), "pixelpilot-fixtures")
+    from pixelpilot.testgen import fixtures
+
+    config.pluginmanager.register(fixtures, "pixelpilot-fixtures")
+
+
+def state(config: pytest.Config) -> _State:
+    """This session's collected heals, rewrites and model tier."""
+    return config.stash[_STATE]
 
 
 def _model_options(config: pytest.Config) -> Any:
@@ -92,7 +99,7 @@ def _model_options(config: pytest.Config) -> Any:
     )  # fmt: skip
 
 
-def _model_tier(config: pytest.Config) -> Any:
+def model_tier(config: pytest.Config) -> Any:
     """One model tier per session, built on first use (None without a backend)."""
     from pixelpilot.testgen.model_tier import ModelTier, ModelTierError
 
@@ -110,58 +117,13 @@ def _model_tier(config: pytest.Config) -> Any:
     return state.model
 
 
-class _Fixtures:
-    @pytest.fixture(scope="session")
-    def browser_type_launch_args(
-        self, browser_type_launch_args: dict[str, Any], browser_type: Any
-    ) -> dict[str, Any]:
-        """pytest-playwright's launch arguments, plus the system Chromium when Playwright's
-        own is not installed (a generated test needs no `playwright install`)."""
-        args = dict(browser_type_launch_args)
-        own = Path(browser_type.executable_path)
-        if browser_type.name == "chromium" and not own.exists() and "channel" not in args:
-            from pixelpilot.environments.browser import CHROMIUM_ARGS, find_chromium
-
-            args.setdefault("executable_path", find_chromium())
-            args["args"] = [*args.get("args", []), *CHROMIUM_ARGS]
-        return args
-
-    @pytest.fixture
-    def pilot(self, page: Any, request: pytest.FixtureRequest) -> Any:
-        """A `Healer` over pytest-playwright's `page` for the generated test asking."""
-        from pixelpilot.testgen.healer import DEFAULT_LOCATOR_TIMEOUT, Healer
-
-        config = request.config
-        state = config.stash[_STATE]
-        base = (config.getoption("--base-url", default=None)
-                or getattr(request.module, "RECORDED_ORIGIN", None))  # fmt: skip
-        name = getattr(request.node, "originalname", None) or request.node.name
-        output = Path(config.getoption("--output", default="test-results") or "test-results")
-
-        def on_heal(record: Any) -> None:
-            state.healed.append((request.node.nodeid, record))
-            where = f"{record.step}{' (destination)' if record.to else ''}"
-            request.node.warn(HealWarning(
-                f"step {where} ({record.description}) healed by the {record.tier} tier: "
-                "its locator no longer finds it"
-            ))  # fmt: skip
-
-        healer = Healer(
-            page, crops=request.path.parent / "__pixelpilot__" / name, base_url=base,
-            heal=option(config, "heal", "on"),  # type: ignore[arg-type]
-            locator_timeout=float(option(config, "locator-timeout") or DEFAULT_LOCATOR_TIMEOUT),
-            screenshots=output.absolute() / "pixelpilot", test=name,
-            model=_model_tier(config), on_heal=on_heal,
-        )  # fmt: skip
-        request.node.stash[_HEALER] = healer
-        return healer
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """A passed test's heals become rewrites (a failed test's file is left as it is)."""
     report = yield
-    healer = item.stash.get(_HEALER, None)
+    healer = item.stash.get(HEALER, None)
+    if healer is not None and healer.secrets:
+        _redact(report, healer)
     if call.when == "call" and report.passed and healer is not None and healer.heal == "rewrite":
         from pixelpilot.testgen.relocate import Edit
 
@@ -170,6 +132,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if record.locator is not None:
                 edits.append(Edit(record.test, record.step, record.to, record.locator))
     return report
+
+
+def _redact(report: pytest.TestReport, healer: Any) -> None:
+    """No secret typed by the test in its report: the failure text (which Playwright fills
+    with the page's accessibility tree, password values included) and captured output."""
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        if healer.redact(text) != text:
+            report.longrepr = healer.redact(text)
+    report.sections = [(title, healer.redact(body)) for title, body in report.sections]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
