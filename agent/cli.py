@@ -83,7 +83,7 @@ def _cmd_prompt(args: argparse.Namespace) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from pixelpilot.agent.commands import UsageError, openai_options
+    from pixelpilot.agent.commands import EXIT, UsageError, openai_options
     from pixelpilot.vlm import BackendError, GenerationParams, load_backend
 
     options: dict = {"min_pixels": args.min_pixels, "max_pixels": args.max_pixels}
@@ -92,9 +92,12 @@ def _cmd_ask(args: argparse.Namespace) -> int:
             options = openai_options(args)
         except UsageError as error:
             print(f"pixelpilot ask: {error}", file=sys.stderr)
-            return 2
+            return EXIT["usage"]
     else:
         options.update(model=args.model)
+    if (unreadable := _unreadable_image(args.image)) is not None:  # before a model loads
+        print(f"pixelpilot ask: {unreadable}", file=sys.stderr)
+        return EXIT["usage"]
     content: list[dict] = [{"type": "image", "image": path} for path in args.image]
     content += [{"type": "video", "video": path} for path in args.video]
     content.append({"type": "text", "text": args.question})
@@ -104,11 +107,29 @@ def _cmd_ask(args: argparse.Namespace) -> int:
             [[{"role": "user", "content": content}]],
             GenerationParams(max_new_tokens=args.max_new_tokens),
         )
-    except (BackendError, ValueError, OSError) as error:
+    except BackendError as error:  # cannot be loaded, server down or refusing: 3, as for run
         print(f"pixelpilot ask: {error}", file=sys.stderr)
-        return 1
+        return EXIT["backend"]
+    except (ValueError, OSError) as error:  # what was given: an unreadable image, a bad option
+        print(f"pixelpilot ask: {error}", file=sys.stderr)
+        return EXIT["usage"]
     print(completion.model_dump_json(indent=2) if args.json else completion.text)
     return 0
+
+
+def _unreadable_image(paths: list[str]) -> str | None:
+    """What is wrong with the first `--image` that is not a readable image, if any."""
+    from PIL import Image
+
+    for path in paths:
+        if path.startswith(("http://", "https://", "data:")):  # the server reads those
+            continue
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            return f"--image {path}: not a readable image ({error})"
+    return None
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:

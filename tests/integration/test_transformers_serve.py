@@ -176,7 +176,7 @@ def test_forced_vllm_profile_gets_the_422_reported_clearly(serve: Serve) -> None
         "ask", "hello", "--backend", "openai", "--base-url", serve.base_url,
         "--model", serve.model, "--server", "vllm", "--max-new-tokens", "4",
     )  # fmt: skip
-    assert done.returncode != 0
+    assert done.returncode == EXIT["backend"] == 3  # the server refused: a backend error
     assert "HTTP 422" in done.stderr and "skip_special_tokens" in done.stderr
     assert "--server auto" in done.stderr
     assert "Traceback" not in done.stderr

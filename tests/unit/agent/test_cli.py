@@ -81,8 +81,28 @@ def test_ask_a_local_model_about_a_screenshot(tiny_qwen2vl, tmp_path) -> None:
 
 def test_ask_without_a_model_says_what_to_do(tmp_path) -> None:
     out = run("ask", "hi", "--model", str(tmp_path / "missing"))
-    assert out.returncode == 1
+    assert out.returncode == 3  # the backend cannot be loaded, as for run and demo
     assert "local folder" in out.stderr
+
+
+def test_ask_exit_codes_say_what_broke(tmp_path) -> None:
+    """A server that is down is the backend (3); an image that cannot be read is what the
+    user gave (2); neither is 1, a failed task."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = in_process("ask", "hi", "--backend", "openai", "--base-url",
+                      f"http://127.0.0.1:{port}/v1", "--model", "m", "--request-timeout", "3")  # fmt: skip
+    assert down.returncode == 3, down.stderr
+    assert down.stderr.startswith("pixelpilot ask: ") and "Traceback" not in down.stderr
+    (tmp_path / "shot.png").write_bytes(b"not a png")
+    bad = in_process("ask", "hi", "--backend", "openai", "--base-url",
+                     f"http://127.0.0.1:{port}/v1", "--model", "m", "--image",
+                     str(tmp_path / "shot.png"), "--request-timeout", "3")  # fmt: skip
+    assert bad.returncode == 2, bad.stderr
+    assert "shot.png" in bad.stderr and "Traceback" not in bad.stderr
 
 
 # -- bad input: one line on stderr, exit 2, nothing started ---------------------------
