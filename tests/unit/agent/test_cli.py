@@ -264,10 +264,10 @@ def test_an_uncaught_crash_exits_70_with_its_traceback_not_1(monkeypatch, capsys
 
 # -- only the command line prints ------------------------------------------------------
 LIBRARY = ("tools", "vlm", "environments", "agent", "evaluation", "testgen", "mcpserver")
-COMMAND_LINE = {"agent/commands.py", "agent/cli.py", "evaluation/cli.py"}
+COMMAND_LINE = {"agent/commands.py", "agent/cli.py", "evaluation/cli.py", "testgen/command.py"}
 # A healed step in a generated test must pass "with a warning, never silently": pytest's
 # warnings summary is the channel its users read, so the healing runtime may warn.
-WARNS = {"testgen/healer.py"}
+WARNS = {"testgen/healer.py", "testgen/desktop.py"}
 
 
 def test_library_code_logs_instead_of_printing() -> None:
