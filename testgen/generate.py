@@ -247,7 +247,7 @@ def generate(run_dir: str | Path, output: str | Path | None = None, *,
     run = read_trajectory(run_dir)
     kind = check_run(run)
     if kind == "desktop":
-        from .desktop import render_desktop
+        from .desktop_source import render_desktop
 
         source, targets = render_desktop(run, env_names)
     else:
