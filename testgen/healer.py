@@ -28,7 +28,7 @@ from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 from .model_tier import ModelTier, shoot
-from .visual import VisualMatch, find_crop, scaled
+from .visual import VisualMatch, find_crop
 
 log = logging.getLogger("pixelpilot.testgen.healer")
 
@@ -274,8 +274,8 @@ class Healer:
             return f"no recorded crop ({png.name} and its steps.json entry)"
         image, dpr, _ = shoot(self.page)
         with Image.open(png) as opened:
-            crop = scaled(opened.convert("RGB"), dpr / float(recorded.get("dpr") or 1.0))
-        found = find_crop(image, crop)
+            crop = opened.convert("RGB")
+        found = find_crop(image, crop, ratio=dpr / float(recorded.get("dpr") or 1.0))
         if not isinstance(found, VisualMatch):
             return found.reason
         x, y = found.centre

@@ -88,6 +88,15 @@ def assert_no_secret(folder: Path, output: str) -> None:
             assert SECRET not in path.read_text(encoding="utf-8", errors="replace"), path
 
 
+def at_dpr_2(folder: Path) -> None:
+    """A conftest that runs the suite's pages at device pixel ratio 2."""
+    (folder / "conftest.py").write_text(
+        "import pytest\n\n\n@pytest.fixture(scope='session')\n"
+        "def browser_context_args(browser_context_args):\n"
+        "    return {**browser_context_args, 'device_scale_factor': 2}\n"
+    )
+
+
 def not_healed(output: str) -> bool:
     return "pixelpilot healed steps" not in output and "HealWarning" not in output
 
@@ -182,11 +191,13 @@ def test_two_lookalikes_are_a_miss(tmp_path, site, recording) -> None:
     assert_failure_names_everything(message, "locator", "visual")
 
 
-@pytest.mark.parametrize("mode", ["off", "on", "rewrite", "on+model", "rewrite+model"])
+@pytest.mark.parametrize("mode", ["off", "on", "rewrite", "on+model", "rewrite+model", "on@dpr2"])
 def test_every_regression_fails_in_every_mode(tmp_path, site, recording, grounding, mode) -> None:
     folder = suite(tmp_path, site, recording, *REGRESSIONS, per_variant=True)
     originals = {p.name: p.read_text() for p in folder.glob("test_*.py")}
-    args = [f"--pixelpilot-heal={mode.split('+')[0]}"]
+    args = [f"--pixelpilot-heal={mode.split('+')[0].split('@')[0]}"]
+    if mode.endswith("@dpr2"):  # the scaled search is looser: it must still catch them
+        at_dpr_2(folder)
     if mode.endswith("+model"):
         # a misled model: the old place (now empty) or the Cancel button now there,
         # which the yes/no check on its crop rejects
@@ -221,3 +232,13 @@ def test_bad_options_are_a_usage_error(tmp_path, site, recording) -> None:
     assert run.tests == {"test_create_account": "error"}, run.output
     assert "needs --pixelpilot-base-url" in run.output
     shutil.rmtree(folder / "test-results", ignore_errors=True)
+
+
+def test_visual_tier_heals_at_another_device_pixel_ratio(tmp_path, site, recording) -> None:
+    """Recorded at DPR 1 (800x600), run at DPR 2 (pytest-playwright's 1280x720): the crop
+    is scaled by 2 before the search."""
+    folder = suite(tmp_path, site, recording, "renamed_moved")
+    at_dpr_2(folder)
+    run = run_pytest(folder)
+    assert run.tests == {"test_create_account": "passed"}, run.output
+    assert f"step 4: {CREATE_BUTTON} -> visual tier" in run.output

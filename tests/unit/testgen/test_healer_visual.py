@@ -100,7 +100,11 @@ def test_a_crop_recorded_at_dpr_1_is_found_at_dpr_2() -> None:
     crop = patch()  # recorded at DPR 1
     big = Image.fromarray(np.kron(np.asarray(crop), np.ones((2, 2, 1), dtype=np.uint8)))
     now = screen((640, 380), picture=big, size=(1600, 1200))  # the page now at DPR 2
-    found = find_crop(now, scaled(crop, 2.0))
+    found = find_crop(now, crop, ratio=2.0)
     assert isinstance(found, VisualMatch), found
     assert found.region == (640, 380, 832, 452)
     assert scaled(crop, 1.0) is crop
+    assert scaled(crop, 2.0).size == (192, 72)
+    # a scaled search is still strict about two places alike
+    twice = screen((100, 100), (900, 700), picture=big, size=(1600, 1200))
+    assert isinstance(find_crop(twice, crop, ratio=2.0), VisualMiss)
