@@ -32,10 +32,13 @@ def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None)
     )
 
 
-def _pytest(test: Path, *options: str, secret: str | None = SECRET):
+def _pytest(test: Path, *options: str, secret: str | None = SECRET,
+            extra_env: dict[str, str] | None = None):  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELPILOT_")}
+    env.pop("PASSWORD", None)
     if secret is not None:
         env["SHOP_PASSWORD"] = secret
+    env.update(extra_env or {})
     return _run(
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test), *options,
         env=env, cwd=test.parent,
@@ -142,3 +145,37 @@ def test_generated_file_is_ruff_clean(recorded, width) -> None:
     for command in checks:
         done = _run(*command)
         assert done.returncode == 0, (command, done.stdout, done.stderr)
+
+
+def test_a_pilot_script_run_becomes_a_passing_test(tmp_path) -> None:
+    from pixelpilot.agent import Pilot
+    from tests.integration.pilot_fixtures import dom_grounder
+
+    targets = {"the Full name field": "#name", "the Email field": "#email",
+               "the Password field": "#password", "the Create account button": "#submit"}  # fmt: skip
+    replies = {"welcomes": ['{"answer": "yes", "reason": "Welcome aboard, Ada Lovelace!"}']}
+    with serve_demo() as base, open_browser(f"{base}/form.html") as env:
+        grounder = dom_grounder(env, "qwen25vl", targets, replies=replies)
+        policy = Policy(allow_domains=(base.removeprefix("http://"),), approve=lambda *_: True)
+        with Pilot(env, grounder, dialect="qwen25vl", record=tmp_path / "runs", policy=policy,
+                   secrets={"password": SECRET}, cache="off", name="Sign up Ada") as pilot:  # fmt: skip
+            pilot.type("the Full name field", "Ada Lovelace")
+            pilot.type("the Email field", "ada@example.com")
+            pilot.type("the Password field", "{{password}}")
+            pilot.click("the Create account button")
+            pilot.expect("the page welcomes Ada Lovelace")
+            run_dir = pilot.run_dir
+        test = tmp_path / "suite" / "test_pilot_signup.py"
+        made = _run(EXE, "testgen", str(run_dir), "-o", str(test))
+        assert made.returncode == 0, made.stderr
+        source = test.read_text()
+        assert '"the Full name field",' in source and "pilot.fill(" in source
+        assert 'os.environ["PASSWORD"]' in source and SECRET not in source
+        assert 'expect(page.get_by_text("Welcome aboard, Ada Lovelace!").first)' in source
+        run = _pytest(test, "--pixelpilot-heal", "off", secret=None)
+    assert run.returncode == 1  # $PASSWORD is not set: the test says so, it types nothing
+    assert "KeyError: 'PASSWORD'" in run.stdout
+    with serve_directory(DEMO_APP) as other:
+        env = {"PASSWORD": SECRET}
+        run = _pytest(test, "--base-url", other, "--pixelpilot-heal", "off", extra_env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
