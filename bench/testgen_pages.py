@@ -48,10 +48,28 @@ _KEEPS = {
           if (ids[el.htmlFor]) el.htmlFor = ids[el.htmlFor]; }
         for (const el of doc.querySelectorAll('[id]')) {
           if (ids[el.id]) el.id = ids[el.id]; }
+        const classes = {};
         for (const el of doc.querySelectorAll('[class]')) {
           if (typeof el.className !== 'string') continue;  // SVG: an animated class
-          el.className = el.className.split(/\\s+/)
-            .map(c => c && !used(c) ? 'x-' + c : c).join(' '); }""",
+          el.className = el.className.split(/\\s+/).map(c => {
+            if (!c || used(c)) return c;
+            classes[c] = 'x-' + c; return 'x-' + c; }).join(' '); }
+        // a rename renames the stylesheets' selectors too (same-origin sheets): the look
+        // stays, only the names change
+        const swap = (text, mark, names) => {
+          let out = '';
+          for (let i = 0; i < text.length;) {
+            if (text[i] === mark) {
+              let j = i + 1; while (j < text.length && part(text[j])) j++;
+              const word = text.slice(i + 1, j);
+              out += mark + (names[word] || word); i = j;
+            } else { out += text[i]; i++; } }
+          return out; };
+        const rules = (list) => { for (const r of list) {
+          if (r.selectorText) r.selectorText = swap(swap(r.selectorText, '.', classes), '#', ids);
+          if (r.cssRules) rules(r.cssRules); } };
+        for (const sheet of doc.styleSheets) {
+          try { rules(sheet.cssRules); } catch (e) { /* another origin's sheet */ } }""",
     "wrappers_added": """
         const w1 = doc.createElement('div'), w2 = doc.createElement('span');
         w1.className = 'wrap'; t.parentNode.insertBefore(w1, t); w1.appendChild(w2);

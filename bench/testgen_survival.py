@@ -61,6 +61,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--changes", help="comma-separated change kinds or globs (default: all)")
     p.add_argument("--configs", help=f"comma-separated of {', '.join(CONFIGS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="4 flows x 5 changes")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="configurations run at once (each its own pytest and Chromium)",
+    )
     p.add_argument("--work", type=Path, help="folder for runs, tests and logs (default: temp)")
     p.add_argument(
         "--generator", default=None, help="the test generator command (default: pixelpilot testgen)"
@@ -131,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         tests = {r.flow.id: r.test_file for r in recorded if r.test_file is not None}
         failed = {r.flow.id: r.error for r in recorded if r.error}
         record_s = time.monotonic() - started
-        results = _run(configs, tests, flows, changes, origin, work, progress)
+        results = _run(configs, tests, flows, changes, origin, work, progress, args.jobs)
     total_s = time.monotonic() - started
     _report(results, changes, list(tests), failed, work, record_s, total_s)
     false_passes = sum(o.passed for r in results.values() for (f, c), o in r.items()
@@ -147,20 +153,26 @@ def _record(flows: list[Flow], origin: str, work: Path, generator: list[str],
 
 
 def _run(configs: list[str], tests: dict[str, Path], flows: list[Flow], changes: list[str],
-         origin: str, work: Path, progress: Progress) -> dict:  # fmt: skip
+         origin: str, work: Path, progress: Progress, jobs: int = 1) -> dict:  # fmt: skip
+    """Every configuration's batch, `jobs` at a time; results in configuration order."""
+    from concurrent.futures import ThreadPoolExecutor
+
     by_id = {f.id: f for f in flows}
     env = environment(flows, tests)
-    results = {}
-    for config in configs:
+
+    def one(config: str) -> dict:
         stems = lay_out(work / "batch", config, tests, by_id, changes, origin)
         task = progress.task(config, len(stems))
 
-        def line(text: str, task=task) -> None:
+        def line(text: str) -> None:
             if " PASSED" in text or " FAILED" in text or " ERROR" in text:
                 task.advance(text.strip().split(" ")[0].rsplit("/", 1)[-1])
 
-        results[config] = run_config(work / "batch", config, stems, env, line)
-    return results
+        return run_config(work / "batch", config, stems, env, line)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        done = list(pool.map(one, configs))
+    return dict(zip(configs, done, strict=True))
 
 
 def _report(results: dict, changes: list[str], flows: list[str], failed: dict[str, str],
