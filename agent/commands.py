@@ -85,6 +85,11 @@ def add_commands(sub: Any, size_type: Any) -> None:
         "add :PORT for one port), never into a URL; the model, the screenshots and the "
         "records never show it",
     )
+    p.add_argument(
+        "--strict-domains", action="store_true",
+        help="hold every request of a page (fetch, images, scripts, WebSockets...) to the "
+        "domain lists too, not only the pages the agent opens",
+    )  # fmt: skip
     p.add_argument("--record", default="runs", help="root folder for run directories")
     p.add_argument("--headed", action="store_true", help="show the browser window")
     p.add_argument("--viewport", type=size_type, default=(1280, 720), metavar="WxH")
@@ -350,10 +355,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _policy(args: argparse.Namespace) -> Any:
     from pixelpilot.agent.policy import Policy
 
+    if args.strict_domains and not (args.allow_domain or args.deny_domain):
+        raise UsageError("--strict-domains needs --allow-domain or --deny-domain to hold to")
     return Policy(
         allow_domains=tuple(args.allow_domain),
         deny_domains=tuple(args.deny_domain),
         approve=approve_on_terminal,
+        strict_domains=args.strict_domains,
     )
 
 

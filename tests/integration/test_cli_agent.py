@@ -137,6 +137,30 @@ def test_an_unreachable_backend_mid_run_exits_3(two_sites, tmp_path) -> None:
     assert (end["status"], end["error_kind"]) == ("error", "backend")
 
 
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "default"])
+def test_strict_domains_keeps_a_pages_images_from_a_denied_host(two_sites, tmp_path, strict):
+    """`--strict-domains`: the allowed start page's image on server two is never requested;
+    by default it is (README: the lists judge pages, not what they load). The backend is
+    down, so the run ends with 3 once the start page has loaded."""
+    one, two = two_sites
+    one.pages["/img"] = f"<title>img</title><img src='{two.url}/pixel.png' width=20 height=20>"
+    base = f"http://127.0.0.1:{closed_port()}/v1"
+    flags = ["--strict-domains"] if strict else []
+    out = run("run", "look around", "--url", f"{one.url}/img", "--allow-domain",
+              f"127.0.0.1:{one.port}", *flags, "--backend", "openai", "--base-url", base,
+              "--model", "m", "--record", str(tmp_path), "--request-timeout", "3")  # fmt: skip
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert ("GET", "/img", "document") in one.requests
+    if strict:
+        assert two.requests == []
+    else:
+        assert [r[1] for r in two.requests] == ["/pixel.png"]
+    (run_dir,) = tmp_path.iterdir()
+    from pixelpilot.agent.trajectory import read_trajectory
+
+    assert read_trajectory(run_dir)["header"]["policy"]["strict_domains"] is strict
+
+
 def test_a_display_that_cannot_be_opened_exits_6(tmp_path) -> None:
     base = f"http://127.0.0.1:{closed_port()}/v1"
     out = run("run", "t", "--desktop", "--backend", "openai", "--base-url", base, "--model", "m",

@@ -168,6 +168,7 @@ RUN = ["run", "find it", "--url", "http://127.0.0.1:1/", "--model", "no-such-mod
     (["--allow-domain", "127.0.0.1:2"], ["--url is refused by the domain policy",
                                          "127.0.0.1:1 is not in the allowed domains"]),
     (["--deny-domain", "127.0.0.1"], ["--url is refused", "in the denied domains (127.0.0.1)"]),
+    (["--strict-domains"], ["--strict-domains needs --allow-domain or --deny-domain"]),
 ])  # fmt: skip
 def test_run_refuses_bad_input_in_one_line(extra: list[str], phrases: list[str], tmp_path) -> None:
     one_line_usage_error(in_process(*RUN, "--record", str(tmp_path), *extra), *phrases)
