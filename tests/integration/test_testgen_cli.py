@@ -6,18 +6,29 @@ ruff-clean at ruff's default settings and at pixelpilot's own."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from pixelpilot.agent.demo import DEMO_APP, SIGNUP_PLAN, SIGNUP_TASK, serve_demo, serve_directory
+from pixelpilot.agent.demo import (
+    DEMO_APP,
+    SIGNUP_PLAN,
+    SIGNUP_TASK,
+    PlanStep,
+    serve_demo,
+    serve_directory,
+)
 from pixelpilot.agent.loop import Agent, AgentConfig
 from pixelpilot.agent.policy import Policy
 from pixelpilot.environments import open_browser
+from pixelpilot.environments._secret_fields import MASK_RGB
 from pixelpilot.evaluation.oracle import OracleBackend
 from pixelpilot.vlm import get_dialect
 
@@ -52,7 +63,10 @@ def recorded(tmp_path_factory):
     root = tmp_path_factory.mktemp("testgen")
     with serve_demo() as base:
         with open_browser(f"{base}/form.html", device_scale_factor=1.5) as env:
-            backend = OracleBackend(env, SIGNUP_PLAN, get_dialect("qwen2vl"))
+            typed = next(i for i, p in enumerate(SIGNUP_PLAN) if p.target == "{{password}}")
+            again = PlanStep("click", "#password", "Click the Password field again.")
+            plan = [*SIGNUP_PLAN[: typed + 1], again, *SIGNUP_PLAN[typed + 1 :]]
+            backend = OracleBackend(env, plan, get_dialect("qwen2vl"))
             policy = Policy(allow_domains=(base.removeprefix("http://"),), approve=lambda *_: True)
             config = AgentConfig(record=root / "runs", max_steps=12, video=False, report=False)
             agent = Agent(backend, env, dialect="qwen2vl", config=config, policy=policy,
@@ -79,8 +93,21 @@ def test_generated_test_reads_as_written_by_hand(recorded) -> None:
     assert "run it: pytest" in recorded["out"] and "$SHOP_PASSWORD" in recorded["out"]
     crops = recorded["test"].parent / "__pixelpilot__" / "test_create_an_account_on_pilot_shop"
     assert sorted(p.name for p in crops.iterdir()) == [
-        "step-01.png", "step-03.png", "step-05.png", "step-07.png", "steps.json",
+        "step-01.png", "step-03.png", "step-05.png", "step-07.png", "step-08.png", "steps.json",
     ]  # fmt: skip
+
+
+def test_the_crop_of_the_field_holding_the_secret_is_masked(recorded) -> None:
+    """Step 7 clicks the password field after the secret was typed: its crop comes from the
+    recorded screenshot, where the controller painted the field over."""
+    crops = recorded["test"].parent / "__pixelpilot__" / "test_create_an_account_on_pilot_shop"
+    table = json.loads((crops / "steps.json").read_text())
+    assert table["07"]["description"] == "Click the Password field again."
+    pixels = np.asarray(Image.open(crops / "step-07.png").convert("RGB"))
+    inner = pixels[6:-6, 6:-6]  # inside the field's border
+    assert (inner == MASK_RGB).all(axis=-1).mean() > 0.9
+    before = np.asarray(Image.open(crops / "step-05.png").convert("RGB"))[6:-6, 6:-6]
+    assert not (before == MASK_RGB).all(axis=-1).any()  # before the typing: not masked
 
 
 def test_generated_test_passes_on_the_recorded_server_then_on_another_port(recorded) -> None:
