@@ -87,10 +87,20 @@ _KEEPS = {
           'border-radius:0!important;border:2px solid #ffb000!important}';
         doc.head.appendChild(s);""",
     "label_reworded": """
+        // other words for the same thing, as a product team rewords a label; a name not in
+        // the list gets a word added. Only text nodes change (an icon inside stays).
+        const WORDS = {'create account': 'Sign up', 'search': 'Find', 'remove': 'Delete',
+          'yes, close it': 'Yes, delete my account', 'submit': 'Send', 'two': 'Second',
+          'save and continue': 'Continue', 'start now button': 'Begin',
+          'full name': 'Your name', 'email': 'Email address'};
         const lab = t.id ? doc.querySelector('label[for="' + t.id + '"]') : null;
-        if (lab) lab.textContent = 'Your ' + lab.textContent.toLowerCase();
-        else if (t.tagName === 'BUTTON' || t.tagName === 'A')
-          t.textContent = t.textContent.trim() + ' now';""",
+        const el = lab || t;
+        const walker = doc.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          const text = n.textContent.trim();
+          if (!text) continue;
+          n.textContent = WORDS[text.toLowerCase()] || text + ' now';
+          break; }""",
     "icon_button": """
         if (t.tagName === 'BUTTON' || t.tagName === 'A') {
           t.setAttribute('aria-label', t.textContent.trim());
