@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pixelpilot.agent.demo import serve_directory
 from pixelpilot.environments import open_browser
+from pixelpilot.environments._capture import capture
 from pixelpilot.tools import Click, Drag, Key, Move, Point, Scroll, Space, Type
 
 PAGES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "pages"
@@ -45,7 +46,9 @@ def bench_observe(base: str, repeat: int) -> None:
             raw = median_ms(
                 lambda env=env: env.page.screenshot(type="png", caret="initial"), repeat
             )
-            fast = median_ms(env._capture, repeat)  # the CDP call observe() itself makes
+            fast = median_ms(  # the CDP call observe() itself makes
+                lambda env=env: capture(env._sessions[env.page], env.page), repeat
+            )
             label = f"{viewport[0]}x{viewport[1]}@{dpr:g}"
             row = f"  {label:>14} {ours:8.1f} {raw:16.1f} {ours / raw:6.2f} {fast:17.1f}"
             print(f"{row} {ours / fast:6.2f}")
