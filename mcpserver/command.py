@@ -57,6 +57,8 @@ def add_mcp_command(sub: Any, size_type: Any) -> None:
                    type=domain_type, help="open only these sites (and subdomains)")  # fmt: skip
     p.add_argument("--deny-domain", action="append", default=[], metavar="HOST[:PORT]",
                    type=domain_type, help="never open these sites")  # fmt: skip
+    p.add_argument("--strict-domains", action="store_true", help="hold every request of a "
+                   "page to the domain lists too, as pixelpilot run does")  # fmt: skip
     p.add_argument("--secret", action="append", default=[], metavar="NAME=ENV_VAR[@HOST,...]",
                    help="{{NAME}} is typed as $ENV_VAR, only on HOST (default: the --url's "
                    "host); no tool result shows it")  # fmt: skip

@@ -127,7 +127,9 @@ async def exercise(session: ClientSession) -> list[str]:
 
 @asynccontextmanager
 async def over_stdio(url: str, tmp: Path):
-    params = StdioServerParameters(command=PIXELPILOT, args=server_args(url, tmp), env=env())
+    params = StdioServerParameters(
+        command=PIXELPILOT, args=server_args(url, tmp), env=env(), cwd=tmp
+    )
     with open(tmp / "stderr.txt", "w") as errlog:
         async with (
             stdio_client(params, errlog=errlog) as (read, write),
@@ -203,7 +205,7 @@ def test_a_dead_backend_is_a_protocol_error_not_a_tool_result(page_url, tmp_path
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     args = ["mcp", "--url", page_url, "--backend", "openai", "--base-url", dead,
             "--model", "m", "--dialect", "qwen2vl", "--record", str(tmp_path / "runs")]  # fmt: skip
-    params = StdioServerParameters(command=PIXELPILOT, args=args, env=env())
+    params = StdioServerParameters(command=PIXELPILOT, args=args, env=env(), cwd=tmp_path)
 
     async def main() -> None:
         with open(tmp_path / "stderr.txt", "w") as errlog:
@@ -229,7 +231,9 @@ def free_port() -> int:
 def test_streamable_http_tools_drive_the_page(page_url, tmp_path):
     port = free_port()
     args = server_args(page_url, tmp_path, "--transport", "http", "--port", str(port))
-    server = subprocess.Popen([PIXELPILOT, *args], env=env(), stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [PIXELPILOT, *args], env=env(), stderr=subprocess.PIPE, cwd=tmp_path
+    )  # its locate cache (.pixelpilot/cache) lands in the test's folder
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
