@@ -132,7 +132,7 @@ def test_visual_tier_heals_a_renamed_moved_button(tmp_path, site, recording) -> 
     before = (folder / "test_create_account.py").read_text()
     assert SUBMIT in before  # `on` never edits the file
 
-    off = run_pytest(folder, "--pixelpilot-heal=off")
+    off = run_pytest(folder, env={"PIXELPILOT_HEAL": "off"})  # the option from the environment
     assert off.tests == {"test_create_account": "failure"}, off.output
     assert_failure_names_everything(off.messages["test_create_account"], "locator")
     assert "matched 0 elements" in off.messages["test_create_account"]
@@ -175,7 +175,7 @@ def test_model_tier_heals_what_the_visual_tier_cannot(tmp_path, site, recording,
     assert checks and all(w < 400 and h < 120 for w, h in checks)  # the yes/no on a crop
 
     path = folder / "test_create_account.py"
-    rewrite = run_pytest(folder, "--pixelpilot-heal=rewrite", *grounding.options())
+    rewrite = run_pytest(folder, env={"PIXELPILOT_HEAL": "rewrite", **grounding.environment()})
     assert rewrite.tests == {"test_create_account": "passed"}, rewrite.output
     assert BY_ROLE in path.read_text()
     again = run_pytest(folder, "--pixelpilot-heal=off")
