@@ -63,9 +63,16 @@ const countMatches = (el, info) => {
   const counts = {};
   if (el.hasAttribute('data-testid'))
     counts.test_id = count((n) => n.getAttribute('data-testid') === el.getAttribute('data-testid'));
+  // a cheap superset of describe()'s role rule first: describe is costly on a large page
+  const tagRoles = {A: 'link', BUTTON: 'button', SELECT: 'combobox', TEXTAREA: 'textbox',
+    IMG: 'img', H1: 'heading', H2: 'heading', H3: 'heading', H4: 'heading', H5: 'heading',
+    H6: 'heading', LI: 'listitem', NAV: 'navigation', OPTION: 'option', SUMMARY: 'button',
+    DIALOG: 'dialog'};
+  const mayBe = (n, role) => n.hasAttribute('role') ? n.getAttribute('role') === role
+    : n.tagName === 'INPUT' || tagRoles[n.tagName] === role;
   if (info.role && info.name) counts.role = count((n) => {
     if (n === el) return true;
-    if (!shown(n)) return false;
+    if (!mayBe(n, info.role) || !shown(n)) return false;
     const d = describe(n, 1, [0, 0], false);
     return d.role === info.role && d.name && holds(d.name, info.name);
   });
