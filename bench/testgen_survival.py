@@ -62,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--configs", help=f"comma-separated of {', '.join(CONFIGS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="4 flows x 5 changes")
     p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the tests an earlier run generated in --work (no recording)",
+    )
+    p.add_argument(
         "--jobs",
         type=int,
         default=1,
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     from _testgen_server import serve_flows
 
     with Progress() as progress, serve_flows(_roots(work, args.govuk), flows) as origin:
-        recorded = _record(flows, origin, work, generator, progress)
+        recorded = _record(flows, origin, work, generator, progress, args.reuse)
         tests = {r.flow.id: r.test_file for r in recorded if r.test_file is not None}
         failed = {r.flow.id: r.error for r in recorded if r.error}
         record_s = time.monotonic() - started
@@ -146,10 +151,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _record(flows: list[Flow], origin: str, work: Path, generator: list[str],
-            progress: Progress) -> list:  # fmt: skip
+            progress: Progress, reuse: bool) -> list:  # fmt: skip
     task = progress.task("record + generate", len(flows))
-    return record_all(flows, origin, work, generator,
-                      lambda fid, error: task.advance(f"{fid}: {error or 'ok'}"))  # fmt: skip
+
+    def done(fid: str, error: str | None) -> None:
+        task.advance(f"{fid}: {error or 'ok'}")
+
+    return record_all(flows, origin, work, generator, done, reuse)
 
 
 def _run(configs: list[str], tests: dict[str, Path], flows: list[Flow], changes: list[str],
