@@ -176,10 +176,13 @@ def render(
         converter.step(step)
     body += converter.out.statements
     checks = assertions(run, start_url)
-    if not checks:
+    if not checks and end_state(steps) is None:
         raise TestgenError(f"{run['run_dir']}: no screen was recorded after the last action, "
                            "so there is nothing to assert; end a Pilot script with a check "
                            "(pilot.expect) or a read")  # fmt: skip
+    if not checks:
+        raise TestgenError(f"{run['run_dir']}: the screen after the last action shows no new "
+                           "text, no new address and no title: nothing to assert")  # fmt: skip
     task = str(header.get("task") or "a recorded run")
     name = function_name(task)
     imports = ["import os", ""] if converter.out.uses_env else []

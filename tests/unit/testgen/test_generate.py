@@ -306,6 +306,16 @@ def test_a_run_ending_on_an_action_has_nothing_to_assert(tmp_path) -> None:
         generate(make_run(tmp_path / "run", steps=steps), tmp_path / "test_x.py")
 
 
+def test_an_end_state_with_nothing_new_has_nothing_to_assert(tmp_path) -> None:
+    steps = _steps()[:2]
+    same = {"url": f"{ORIGIN}/index.html", "title": "", "text": ["Home", "Buy"]}
+    steps.append(
+        (same, [({"action": "finish", "status": "success"}, None)], [{"verdict": "allow"}])
+    )
+    with pytest.raises(TestgenError, match="no new text, no new address and no title"):
+        generate(make_run(tmp_path / "run", steps=steps), tmp_path / "test_x.py")
+
+
 def test_missing_run_and_wrong_output(tmp_path) -> None:
     with pytest.raises(TrajectoryError, match="no such folder"):
         generate(tmp_path / "nowhere")
