@@ -200,6 +200,7 @@ class Converter:
             keys = "+".join(playwright_key(k) for k in action.get("keys") or ())
             emit(f"pilot.press({literal(keys)})")
         elif kind == "scroll":
+            self._scroll_target(record, number, action, result)
             emit(f"pilot.scroll({literal(action['direction'])}, {int(action.get('amount', 5))})")
         elif kind == "wait":
             emit(f"pilot.wait({float(action.get('seconds', 1.0))!r})")
@@ -207,6 +208,16 @@ class Converter:
             emit(self.url(action["url"]))
         elif kind == "go_back":
             emit("page.go_back()")
+
+    def _scroll_target(self, record: dict[str, Any], number: int, action: dict[str, Any],
+                       result: Any) -> None:  # fmt: skip
+        """A scroll at a point wheels over what is there (an inner list scrolls, not the
+        page): the pointer goes there first, when the element has a locator unique at
+        record time (a guessed `nth(0)` would move it somewhere else)."""
+        info = _element(result)
+        if action.get("point") is None or info is None or locator_source(info).endswith(".nth(0)"):
+            return
+        self._target(record, number, {"action": "move", "point": action["point"]}, result)
 
     def _type(self, action: dict[str, Any]) -> None:
         text = str(action.get("text", ""))

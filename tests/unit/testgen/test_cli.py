@@ -22,7 +22,7 @@ def test_writes_the_test_and_says_how_to_run_it(tmp_path) -> None:
     test = tmp_path / "test_buy_the_cheapest_pixel_with.py"  # the default name, here
     assert 'os.environ["PROMO_CODE"]' in test.read_text()
     assert done.stdout.splitlines() == [
-        f"wrote {test.name} (test_buy_the_cheapest_pixel_with: 13 steps, 3 assertions; crops "
+        f"wrote {test.name} (test_buy_the_cheapest_pixel_with: 16 steps, 3 assertions; crops "
         "in __pixelpilot__/test_buy_the_cheapest_pixel_with)",
         f"run it: pytest {test.name} with $PROMO_CODE set [--base-url URL] "
         "[--pixelpilot-heal off|on|rewrite]",

@@ -58,6 +58,7 @@ MENU = _element(
 CODE = _element(
     "input", "textbox", (10, 40, 190, 60), placeholder="Code", counts={"placeholder": 1}
 )
+RESULTS = _element("ul", "listbox", (0, 70, 60, 100), name="Results", counts={"role": 1})
 PIXEL = _element("img", "img", (150, 70, 170, 90), alt="A pixel", counts={"alt": 1})
 
 
@@ -84,6 +85,28 @@ def _steps():
             [
                 _plain({"action": "key", "keys": ["ctrl", "a"]}),
                 _plain({"action": "scroll", "point": None, "direction": "down", "amount": 3}),
+                (
+                    {
+                        "action": "scroll",
+                        "point": {"x": 20, "y": 80, "space": "screenshot_px"},
+                        "direction": "down",
+                        "amount": 1,
+                    },
+                    {"ok": True, "error": None, "element": RESULTS},
+                ),
+                (
+                    {
+                        "action": "scroll",
+                        "point": {"x": 20, "y": 80, "space": "screenshot_px"},
+                        "direction": "up",
+                        "amount": 1,
+                    },
+                    {
+                        "ok": True,
+                        "error": None,
+                        "element": _element("div", None, (0, 0, 9, 9), counts={}),
+                    },
+                ),
                 _plain({"action": "wait", "seconds": 0.5}),
             ],
             None,
@@ -202,6 +225,14 @@ def test_whole_file_against_a_golden(tmp_path) -> None:
         '    pilot.press("Enter")',
         '    pilot.press("Control+a")',
         '    pilot.scroll("down", 3)',
+        "    pilot.hover(",
+        '        page.get_by_role("listbox", name="Results"),',
+        "        \"the 'Results' listbox\",",
+        "        step=5,",
+        '        role="listbox",',
+        "    )",
+        '    pilot.scroll("down", 1)',
+        '    pilot.scroll("up", 1)',
         "    pilot.wait(0.5)",
         '    page.goto(pilot.url("/cart.html?x=1"))',
         '    page.goto("https://pay.example/checkout")',
@@ -222,7 +253,7 @@ def test_whole_file_against_a_golden(tmp_path) -> None:
     assert lines[1] == '    """Buy the cheapest pixel with {{code}}"""'
     assert lines[2:] == expected_lines
     assert made.test_name == "test_buy_the_cheapest_pixel_with"
-    assert (made.statements, made.assertions) == (13, 3)
+    assert (made.statements, made.assertions) == (16, 3)
 
 
 def test_header_of_the_file(tmp_path) -> None:
@@ -243,6 +274,7 @@ def test_crops_and_steps_json(tmp_path) -> None:
         "step-01.png",
         "step-03.png",
         "step-04.png",
+        "step-05.png",
         "step-07-to.png",
         "step-07.png",
         "steps.json",
