@@ -50,6 +50,19 @@ _INTERACTIVE = """([x, y]) => {
 }"""
 
 
+_PAGE_SIZE = """() => {
+  const d = document.documentElement;
+  return [d.scrollWidth, d.scrollHeight, innerWidth, innerHeight];
+}"""
+# Bring a document point (CSS px) to the middle of the viewport, at once; where it stopped.
+_SCROLL_TO = """([x, y]) => {
+  window.scrollTo({left: Math.max(0, x - innerWidth / 2), top: Math.max(0, y - innerHeight / 2),
+    behavior: 'instant'});
+  return [window.scrollX, window.scrollY];
+}"""
+MAX_PAGE_AREA = 1280 * 16384  # CSS px: a longer page is not searched whole
+
+
 class StepNotFound(AssertionError):
     """A step's target was found by no tier allowed (an AssertionError: a test failure)."""
 
@@ -275,11 +288,32 @@ class Healer:
         image, dpr, _ = shoot(self.page)
         with Image.open(png) as opened:
             crop = opened.convert("RGB")
-        found = find_crop(image, crop, ratio=dpr / float(recorded.get("dpr") or 1.0))
+        ratio = dpr / float(recorded.get("dpr") or 1.0)
+        found = find_crop(image, crop, ratio=ratio)
+        if isinstance(found, VisualMatch):
+            x, y = found.centre
+            return x / dpr, y / dpr
+        return self._off_screen(crop, ratio, dpr) or found.reason
+
+    def _off_screen(self, crop: Any, ratio: float, dpr: float) -> tuple[float, float] | None:
+        """The crop searched on the whole page when the viewport did not show it (a target
+        moved below the fold), by the same strict rules; found, it is scrolled to the
+        middle of the viewport and its point there returned."""
+        import io
+
+        from PIL import Image
+
+        width, height, view_w, view_h = self.page.evaluate(_PAGE_SIZE)
+        if (width <= view_w and height <= view_h) or width * height > MAX_PAGE_AREA:
+            return None
+        image = Image.open(io.BytesIO(self.page.screenshot(full_page=True))).convert("RGB")
+        found = find_crop(image, crop, ratio=ratio)
         if not isinstance(found, VisualMatch):
-            return found.reason
-        x, y = found.centre
-        return x / dpr, y / dpr
+            log.info("the crop is not on the whole page either: %s", found.reason)
+            return None
+        x, y = found.centre[0] / dpr, found.centre[1] / dpr
+        left, top = self.page.evaluate(_SCROLL_TO, [x, y])
+        return x - left, y - top
 
     def _verify(self, point: tuple[float, float], role: str | None, description: str) -> str:
         """'' when the element under `point` may be acted on as the step's target: it is

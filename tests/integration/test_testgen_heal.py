@@ -182,6 +182,13 @@ def test_model_tier_heals_what_the_visual_tier_cannot(tmp_path, site, recording,
     assert again.tests == {"test_create_account": "passed"}, again.output
 
 
+def test_visual_tier_finds_a_target_moved_below_the_fold(tmp_path, site, recording) -> None:
+    folder = suite(tmp_path, site, recording, "renamed_below_fold")
+    run = run_pytest(folder)
+    assert run.tests == {"test_create_account": "passed"}, run.output
+    assert f"step 4: {CREATE_BUTTON} -> visual tier" in run.output
+
+
 def test_two_lookalikes_are_a_miss(tmp_path, site, recording) -> None:
     folder = suite(tmp_path, site, recording, "lookalikes")
     run = run_pytest(folder)
