@@ -157,6 +157,18 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
 
 
+def _urls(step: dict[str, Any]) -> list[Any]:
+    """The page a step saw, then the pages its navigations that ran opened."""
+    opened = [(a.get("screenshot") or {}).get("url") for a, _, r in paired(step)
+              if isinstance(a, dict) and isinstance(r, dict) and r.get("ok")
+              and (a.get("screenshot") or {}).get("action") == "navigate"]  # fmt: skip
+    return [step.get("url"), *opened]
+
+
+def _web(url: Any) -> bool:
+    return isinstance(url, str) and urlsplit(url).scheme in ("http", "https", "file")
+
+
 def _path(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.path or "/", parts.query
@@ -167,11 +179,14 @@ def render(
 ) -> tuple[str, list[Target]]:
     """The test file's source and the targets to crop, for a checked browser run."""
     header, steps = run["header"], run["steps"]
-    start_url = next((s["url"] for s in steps if isinstance(s.get("url"), str)), None)
-    if not start_url or urlsplit(start_url).scheme not in ("http", "https", "file"):
-        raise TestgenError(f"{run['run_dir']}: the run records no start page")
+    web = [url for s in steps for url in _urls(s) if _web(url)]
+    if not web:
+        raise TestgenError(f"{run['run_dir']}: the run never shows a web page (http, https "
+                           "or file): there is no page to test")  # fmt: skip
+    start_url = web[0]
     converter = Converter(header, origin(start_url), env_names or {})
-    body = [converter.url(start_url)]
+    # a run that started on about:blank reaches its first page by a recorded navigation
+    body = [converter.url(start_url)] if _web(steps[0].get("url")) else []
     for step in steps:
         converter.step(step)
     body += converter.out.statements

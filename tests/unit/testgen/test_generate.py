@@ -348,6 +348,23 @@ def test_an_end_state_with_nothing_new_has_nothing_to_assert(tmp_path) -> None:
         generate(make_run(tmp_path / "run", steps=steps), tmp_path / "test_x.py")
 
 
+def test_a_run_from_a_blank_page_starts_with_its_navigation(tmp_path) -> None:
+    blank = {"url": "about:blank", "title": "", "text": []}
+    steps = [(blank, [_plain({"action": "navigate", "url": f"{ORIGIN}/index.html"})], None),
+             *_steps()[7:]]  # fmt: skip
+    source = generate(make_run(tmp_path / "run", steps=steps), tmp_path / "test_x.py").path
+    body = source.read_text().split('{{code}}"""\n', 2)[2].splitlines()
+    assert body == [
+        '    page.goto(pilot.url("/index.html"))',
+        '    expect(page.get_by_text("Thank you, your pixel is paid").first).to_be_visible()',
+        '    expect(page).to_have_url("https://pay.example/done")',
+        '    expect(page).to_have_title("Paid")',
+    ]
+    never = [(blank, [({"action": "finish", "status": "success"}, None)], [{"verdict": "allow"}])]
+    with pytest.raises(TestgenError, match="never shows a web page"):
+        generate(make_run(tmp_path / "blank", steps=never), tmp_path / "test_y.py")
+
+
 def test_missing_run_and_wrong_output(tmp_path) -> None:
     with pytest.raises(TrajectoryError, match="no such folder"):
         generate(tmp_path / "nowhere")
