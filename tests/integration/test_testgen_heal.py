@@ -249,3 +249,20 @@ def test_visual_tier_heals_at_another_device_pixel_ratio(tmp_path, site, recordi
     run = run_pytest(folder)
     assert run.tests == {"test_create_account": "passed"}, run.output
     assert f"step 4: {CREATE_BUTTON} -> visual tier" in run.output
+
+
+def test_a_projects_own_pilot_fixture_wins(tmp_path) -> None:
+    """The plugin loads in every pytest run: a project's own `pilot` (as this project's
+    suite and any user's may have) overrides it, and no browser is started for it."""
+    folder = tmp_path / "own"
+    folder.mkdir()
+    (folder / "conftest.py").write_text(
+        "import pytest\n\n\n@pytest.fixture\ndef pilot():\n    return 'mine'\n"
+    )
+    (folder / "test_own.py").write_text(
+        "def test_own(pilot, request):\n"
+        "    assert pilot == 'mine'\n"
+        "    assert 'page' not in request.fixturenames\n"
+    )
+    run = run_pytest(folder)
+    assert run.tests == {"test_own": "passed"}, run.output
