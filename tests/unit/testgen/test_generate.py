@@ -365,6 +365,14 @@ def test_a_run_from_a_blank_page_starts_with_its_navigation(tmp_path) -> None:
         generate(make_run(tmp_path / "blank", steps=never), tmp_path / "test_y.py")
 
 
+def test_a_hand_written_file_is_never_overwritten(tmp_path) -> None:
+    mine = tmp_path / "test_mine.py"
+    mine.write_text("def test_mine():\n    assert 1 + 1 == 2\n")
+    with pytest.raises(TestgenError, match="was not written by pixelpilot testgen"):
+        generate(make_run(tmp_path / "run"), mine)
+    assert mine.read_text() == "def test_mine():\n    assert 1 + 1 == 2\n"
+
+
 def test_missing_run_and_wrong_output(tmp_path) -> None:
     with pytest.raises(TrajectoryError, match="no such folder"):
         generate(tmp_path / "nowhere")
