@@ -264,7 +264,9 @@ class Converter:
 
     def _drag(self, record: dict[str, Any], number: int, action: dict[str, Any], locator: str,
               quoted: str, role: str, first: bool) -> None:  # fmt: skip
-        to = self._describe(None)
+        said = self._said[self._pointer] if self._pointer < len(self._said) else None
+        self._pointer += 1
+        to = said or f"where the drag of step {number} ended"
         scale = float((record.get("frame") or {}).get("scale") or 1.0)
         self._crop(record, number, "-to", _square(action["end"], scale), None, to, first)
         self.out.statements.append(
