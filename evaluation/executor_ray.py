@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections import deque
@@ -62,6 +63,7 @@ def connected(address: str | None) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
+    _check_reachable(address)
     try:
         ray.init(
             address=address, include_dashboard=False, log_to_driver=False,
@@ -77,6 +79,19 @@ def connected(address: str | None) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str | None, timeout_s: float = 10.0) -> None:
+    """A host:port where nothing listens fails at once: Ray itself retries for minutes."""
+    if not address or "://" in address or address == "auto":
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise RayUnavailable(f"--ray-address must look like host:port, not {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise RayUnavailable(f"cannot reach Ray at {address}: {error}") from error
 
 
 # -- the model actor (an in-process model shared by every worker) ---------------------
