@@ -20,7 +20,7 @@ EXE = shutil.which("pixelpilot") or str(
 
 
 def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([EXE, *args], input=stdin, capture_output=True, text=True, timeout=60)
+    return subprocess.run([EXE, *args], input=stdin, capture_output=True, text=True, timeout=300)
 
 
 def test_parse_prints_actions_in_screenshot_pixels() -> None:
