@@ -47,7 +47,7 @@ from pixelpilot.tools import (
 )
 
 from ._browser_js import ELEMENT_AT, VISIBLE_TEXT
-from ._capture import capture, capture_session, lazy_image
+from ._capture import capture, capture_session, lazy_image, release_garbage
 from ._enforce import DomainEnforcement
 from ._secret_fields import SecretFields
 from ._settle import LOAD_S, Settling, evaluate
@@ -75,6 +75,7 @@ _CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection clo
 _READY = "() => document.readyState !== 'loading'"
 _WHEEL_FRAMES = 2  # frames drawn after the wheel reached the page with nothing moved: stuck
 _WHEEL_WAIT_MS = 500  # when the wheel never reaches the shown document (a foreign frame)
+_COLLECT_EVERY = 25  # observations between two releases of past steps' garbage
 
 
 def find_chromium() -> str:
@@ -119,6 +120,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         self._inflight = self._requests = self._navigations = 0
         self._drawn: tuple[Any, int] | None = None  # (page, navigations): it drew since
         self._answered = False  # this action's renderer answered script (no ping needed)
+        self._observed = 0  # observations made, for `release_garbage` every _COLLECT_EVERY
         self._pointer = (0.0, 0.0)  # CSS pixels: where a drag without a start begins
         self._seen: ScreenFrame | None = None
         self._pages_before = 0
@@ -236,6 +238,9 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
     def observe(self) -> Observation:
         """The capture and one bounded probe that answers the title (`_capture`); the
         PNG is decoded when its pixels are first used, not here (`_capture.lazy_image`)."""
+        self._observed += 1
+        if self._observed % _COLLECT_EVERY == 0:  # memory stays flat over a long run
+            release_garbage()
         self._guard(self._live_page)
         png, title = self._guard(self._capture)
         image = lazy_image(png)
