@@ -215,8 +215,10 @@ def dialect_for(args: argparse.Namespace, backend: Any = None) -> str:
     serves (`OpenAIBackend.discover`): a UI-TARS server needs no --dialect."""
     if getattr(args, "dialect", None):
         return args.dialect
+    if args.model:
+        return guess_dialect(args.model)
     served = getattr(backend, "model", None)
-    return guess_dialect(args.model or (served if isinstance(served, str) else None))
+    return guess_dialect(served if isinstance(served, str) else None)
 
 
 def _backend(args: argparse.Namespace) -> Any:
