@@ -133,6 +133,19 @@ def _model_actor(recipe: BackendRecipe, workers: int) -> Any:
     return actor.remote(recipe, workers)
 
 
+@contextlib.contextmanager
+def _model_actor_for(recipe: BackendRecipe, workers: int) -> Iterator[Any]:
+    """`_model_actor`, ended when the sweep ends (its GPU memory freed at once, not when
+    the driver disconnects)."""
+    model = _model_actor(recipe, workers)
+    try:
+        yield model
+    finally:
+        if model is not None:
+            with contextlib.suppress(Exception):
+                ray.kill(model)
+
+
 def _backend_for(recipe: BackendRecipe, model: Any) -> Any:
     return RemoteBackend(model) if model is not None else recipe.build()
 
@@ -265,8 +278,8 @@ def run_miniwob(
         connected(address),
         (out_dir / "episodes.jsonl").open("a", encoding="utf-8") as episodes_log,
         _marked(out_dir) as where,
+        _model_actor_for(recipe, config.workers) as model,
     ):
-        model = _model_actor(recipe, config.workers)
 
         def spawn() -> Any:
             actor = ray.remote(EpisodeActor).options(num_cpus=EPISODE_CPUS)
@@ -338,9 +351,16 @@ def _drive(
     finally:
         for ref in running:
             ray.cancel(ref, force=True)
-        for actor in actors:
-            with contextlib.suppress(Exception):
-                ray.get(actor.close.remote(), timeout=60)
+        _stop(actors)
+
+
+def _stop(actors: list[Any]) -> None:
+    """Close every actor (its browser, its page server) at once, then end them."""
+    with contextlib.suppress(Exception):
+        closing = [actor.close.remote() for actor in actors]
+        ray.wait(closing, num_returns=len(closing), timeout=60)
+    for actor in actors:
+        with contextlib.suppress(Exception):
             ray.kill(actor)
 
 
@@ -392,8 +412,7 @@ def run_grounding(
     """`evaluate` on Ray: batches of `batch_size` on `workers` actors; predictions are
     yielded in the records' order (a batch that finishes early waits for those before)."""
     batches = [list(records[i : i + batch_size]) for i in range(0, len(records), batch_size)]
-    with connected(address):
-        model = _model_actor(recipe, workers)
+    with connected(address), _model_actor_for(recipe, workers) as model:
 
         def spawn() -> Any:
             actor = ray.remote(GroundingActor).options(num_cpus=1)
