@@ -131,8 +131,9 @@ BREAKS = tuple(_BREAKS)
 
 def change_script(kind: str, target: str, success: str = "#done", ready: str = "true") -> str:
     """The <script> that applies `kind` to the element `target` once it exists and the
-    JS condition `ready` holds: polled, because MiniWoB and script-built pages create
-    their targets (and attach their handlers) after load."""
+    JS condition `ready` holds. A page that gets ready later (a MiniWoB episode starting
+    on load) calls `window.__benchOnReady()` at once, so the change is in place before
+    anything can act on the page; polling is only the fallback."""
     body = _KEEPS.get(kind) or _BREAKS.get(kind)
     if body is None:
         raise KeyError(f"unknown page change {kind!r}; known: {KEEPS + BREAKS}")
@@ -140,8 +141,10 @@ def change_script(kind: str, target: str, success: str = "#done", ready: str = "
         "<script>(function(){const doc=document;"
         f"const TARGET={json.dumps(target)},SUCCESS={json.dumps(success)};"
         "function go(){const t=doc.querySelector(TARGET);"
+        "if(window.__benchChanged!==undefined){return;}"
         f"if(!t||!doc.body||!({ready})){{return setTimeout(go,20);}}"
         f"{body}\n;window.__benchChanged={json.dumps(kind)};}}"
+        "window.__benchOnReady=go;"
         "if(doc.readyState==='loading'){doc.addEventListener('DOMContentLoaded',go);}"
         "else{go();}})();</script>"
     )
