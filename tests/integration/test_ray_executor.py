@@ -319,3 +319,30 @@ def test_importing_the_evaluation_commands_does_not_import_ray() -> None:
     script = ("import sys, pixelpilot.evaluation.cli, pixelpilot.evaluation.executor\n"
               "sys.exit('ray' in sys.modules)")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", script], timeout=120).returncode == 0
+
+
+def test_an_in_process_model_runs_in_its_own_actor(
+    ray_cluster: str, grounding_set: Path, tmp_path: Path
+) -> None:
+    """`--backend transformers` on Ray: one model actor (the tiny random-weight Qwen2-VL),
+    the grounding actors ask it. Its replies are not compared with the thread executor's:
+    a random model's greedy argmax can flip on CPU thread-count rounding (Ray gives its
+    workers other thread settings), which is not the executor's doing."""
+    from tests.fixtures.tiny_qwen import cached_tiny_model
+
+    model = str(cached_tiny_model("qwen2vl"))
+    argv = _grounding(grounding_set, tmp_path / "r", "--backend", "transformers", "--model",
+                      model, "--limit", "4", "--executor", "ray", "--workers", "2",
+                      "--ray-address", ray_cluster)  # fmt: skip
+    done = subprocess.run([PIXELPILOT, *argv], cwd=tmp_path, env=ENV | {"HF_HUB_OFFLINE": "1"},
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "r" / "predictions.jsonl").read_text().splitlines()
+    records = [json.loads(x) for x in grounding_set.read_text().splitlines()[:4]]
+    predictions = [json.loads(x) for x in lines]
+    assert [p["record"]["instruction"] for p in predictions] == [
+        r["instruction"] for r in records
+    ]  # in the records' order, whichever actor answered
+    assert all(p["reply"] for p in predictions)  # the model answered every one
+    saved = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert saved["backend"] == f"transformers {model}" and saved["records"] == 4
