@@ -60,3 +60,27 @@ def test_a_removed_target_fails_everywhere_and_the_table_says_so(bench) -> None:
     assert rows["FALSE-PASS on regressions"].count("0/1 (0.0%)") == 2
     assert rows["below_fold"].count("1/1 (100%)") == 1
     assert rows["below_fold"].count("0/1 (0%)") == 1
+
+
+# -- the oracle grounder's choice, on hand-made candidate lists (what its JS returns) -------
+def _item(role: str, name: str, submit: bool = False) -> dict:
+    return {"role": role, "name": name, "submit": submit, "box": [0, 0, 10, 10]}
+
+
+def test_the_oracle_grounder_goes_by_the_words_only() -> None:
+    from _testgen_grounder import choose
+
+    send = _item("button", "Send")
+    boxes = [_item("checkbox", "91YPF"), _item("checkbox", "nd7Qt"), send]
+    # a quoted name must be the element's name: "Submit" renamed "Send" is not found
+    assert choose("Click the 'Submit' button.", boxes) is None
+    assert choose("Click the 'nd7Qt' checkbox.", boxes) is boxes[1]
+    # unquoted words: the shared words decide; "submit" names the form's submit button
+    signup = [_item("textbox", "Full name"), _item("textbox", "Email"),
+              _item("button", "Sign up", submit=True)]  # fmt: skip
+    assert choose("Submit the form.", signup) is signup[2]
+    assert choose("Click the Email field.", signup) is signup[1]
+    # two things fit equally: a model could not tell them apart, nor does the oracle
+    removes = [_item("button", "Remove"), _item("button", "Remove")]
+    assert choose("Click the Remove button.", removes) is None
+    assert choose("Click the Search button.", signup) is None
