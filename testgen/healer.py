@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
@@ -338,7 +338,7 @@ class Healer:
         if self.heal == "rewrite":
             from .relocate import unique_locator
 
-            record = HealRecord(**{**record.__dict__, "locator": unique_locator(self.page, point)})
+            record = replace(record, locator=unique_locator(self.page, point))
         self.healed.append(record)
         log.warning("%s step %d (%s) healed by the %s tier", record.test, record.step,
                     record.description, record.tier)  # fmt: skip
