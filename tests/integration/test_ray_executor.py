@@ -346,3 +346,14 @@ def test_an_in_process_model_runs_in_its_own_actor(
     assert all(p["reply"] for p in predictions)  # the model answered every one
     saved = json.loads((tmp_path / "r" / "results.json").read_text())
     assert saved["backend"] == f"transformers {model}" and saved["records"] == 4
+
+
+def test_grounding_workers_need_the_ray_executor(
+    grounding_set: Path, tmp_path: Path, capsys
+) -> None:
+    from pixelpilot.cli import main
+
+    argv = _grounding(grounding_set, tmp_path / "t", "--backend", "oracle", "--workers", "2")
+    assert main(argv) == 2
+    assert "--workers needs --executor ray" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()  # refused before anything was written
