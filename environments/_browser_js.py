@@ -58,11 +58,20 @@ const countMatches = (el, info) => {
   const all = Array.from(el.ownerDocument.querySelectorAll('*')).slice(0, 20000);
   const shown = (n) => n.getClientRects().length > 0 &&
     getComputedStyle(n).visibility !== 'hidden';
-  const count = (pred) => all.filter((n) => { try { return pred(n); } catch (e) { return false; } })
-    .length;
-  const counts = {};
+  const counts = {}, nth = {};
+  // how many elements a candidate matches, and where `el` stands among them (document
+  // order, as Playwright's nth() counts): a locator unique nowhere is narrowed by that index
+  const count = (key, pred) => {
+    let c = 0;
+    for (const n of all) {
+      let ok = false;
+      try { ok = pred(n); } catch (e) { ok = false; }
+      if (ok) { if (n === el) nth[key] = c; c += 1; }
+    }
+    counts[key] = c;
+  };
   if (el.hasAttribute('data-testid'))
-    counts.test_id = count((n) => n.getAttribute('data-testid') === el.getAttribute('data-testid'));
+    count('test_id', (n) => n.getAttribute('data-testid') === el.getAttribute('data-testid'));
   // a cheap superset of describe()'s role rule first: describe is costly on a large page
   const tagRoles = {A: 'link', BUTTON: 'button', SELECT: 'combobox', TEXTAREA: 'textbox',
     IMG: 'img', H1: 'heading', H2: 'heading', H3: 'heading', H4: 'heading', H5: 'heading',
@@ -70,37 +79,38 @@ const countMatches = (el, info) => {
     DIALOG: 'dialog'};
   const mayBe = (n, role) => n.hasAttribute('role') ? n.getAttribute('role') === role
     : n.tagName === 'INPUT' || tagRoles[n.tagName] === role;
-  if (info.role && info.name) counts.role = count((n) => {
+  if (info.role && info.name) count('role', (n) => {
     if (n === el) return true;
     if (!mayBe(n, info.role) || !shown(n)) return false;
     const d = describe(n, 1, [0, 0], false);
     return d.role === info.role && d.name && holds(d.name, info.name);
   });
   if (info.placeholder)
-    counts.placeholder = count((n) => n.hasAttribute('placeholder') &&
+    count('placeholder', (n) => n.hasAttribute('placeholder') &&
       holds(n.getAttribute('placeholder'), info.placeholder));
-  if (info.label) counts.label = count((n) => {
+  if (info.label) count('label', (n) => {
     const labels = n.labels ? Array.from(n.labels).map((l) => l.innerText) : [];
     if (n.hasAttribute('aria-label')) labels.push(n.getAttribute('aria-label'));
     return labels.some((l) => holds(l, info.label));
   });
   if (info.alt)
-    counts.alt = count((n) => n.hasAttribute('alt') && holds(n.getAttribute('alt'), info.alt));
-  if (info.text) counts.text = count((n) => {
+    count('alt', (n) => n.hasAttribute('alt') && holds(n.getAttribute('alt'), info.alt));
+  if (info.text) count('text', (n) => {
     if (!holds(n.innerText, info.text) || ['SCRIPT', 'STYLE', 'HEAD'].includes(n.tagName))
       return false;
     return !Array.from(n.children).some((c) => holds(c.innerText, info.text));
   });
   if (info.title)
-    counts.title = count((n) => n.hasAttribute('title') &&
+    count('title', (n) => n.hasAttribute('title') &&
       holds(n.getAttribute('title'), info.title));
-  if (info.css_id) counts.css_id = count((n) => n.id === info.css_id);
-  return counts;
+  if (info.css_id) count('css_id', (n) => n.id === info.css_id);
+  return {counts, nth};
 };
 """
 
 # The element under a point (CSS pixels of the top document), its box in screenshot pixels,
-# and how many elements each of its candidate locators matched (`counts`).
+# how many elements each of its candidate locators matched (`counts`) and its index among
+# them (`nth`).
 ELEMENT_AT = (
     r"""
 ([x, y, dpr]) => {
@@ -111,7 +121,8 @@ ELEMENT_AT = (
     + _COUNTS
     + r"""
   const info = describe(el, dpr, [0, 0], true);
-  return {...info, counts: countMatches(el, info)};
+  const {counts, nth} = countMatches(el, info);
+  return {...info, counts, nth};
 }
 """
 )

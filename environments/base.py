@@ -85,6 +85,11 @@ class ElementInfo(BaseModel):
         description="How many elements each candidate locator (test_id, role, placeholder, "
         "label, alt, text, title, css_id) matched on the page when it was recorded.",
     )
+    nth: dict[str, int] | None = Field(
+        None,
+        description="The element's index among each candidate locator's matches (document "
+        "order, as Playwright's nth() counts): which of several look-alikes it was.",
+    )
 
 
 class ActionTimings(BaseModel):

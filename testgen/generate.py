@@ -118,6 +118,9 @@ def assertions(run: dict[str, Any], start_url: str | None) -> list[str]:
     if line is not None:
         out.append(f"expect(page.get_by_text({literal(line)}).first).to_be_visible()")
     url = final.get("url")
+    gone = _gone(run, final, answer if isinstance(answer, str) else "")
+    if gone is not None:
+        out.append(gone)
     if isinstance(url, str) and start_url and _path(url) != _path(start_url):
         parts = urlsplit(url)
         if origin(url) == origin(start_url):
@@ -127,6 +130,20 @@ def assertions(run: dict[str, Any], start_url: str | None) -> list[str]:
     if isinstance(final.get("title"), str) and final["title"].strip():
         out.append(f"expect(page).to_have_title({literal(final['title'])})")
     return out
+
+
+def _gone(run: dict[str, Any], final: dict[str, Any], answer: str) -> str | None:
+    """An `expect` that the text the last action removed from the page stays gone."""
+    before = _last_acted(run["steps"])
+    url, was = final.get("url"), (before or {}).get("url")
+    if isinstance(url, str) and isinstance(was, str) and _path(url) != _path(was):
+        return None  # another page: everything of the old one vanished
+    task = str(run["header"].get("task") or "")
+    line = vanished_text(before, final, f"{task} {answer}")
+    if line is None:
+        return None
+    visible = f"page.get_by_text({literal(line)}, exact=True).filter(visible=True)"
+    return f"expect({visible}).to_have_count(0)"
 
 
 def _last_acted(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -151,6 +168,25 @@ def supporting_text(
         return None
     wanted = set(_words(answer))
     return max(fresh, key=lambda line: len(wanted & set(_words(line))))  # first of the best
+
+
+def vanished_text(
+    before: dict[str, Any] | None, final: dict[str, Any], wanted_text: str
+) -> str | None:
+    """A line of page text the last action made disappear from the same page, sharing the
+    most words (at least one) with the task and the answer: what a removal removed. Without
+    it a test that removes the wrong one of several look-alikes would pass. None when the
+    run recorded no text, nothing vanished, or nothing that vanished is about the task."""
+    now, then = final.get("text"), (before or {}).get("text")
+    if not isinstance(now, list) or not isinstance(then, list):
+        return None
+    present = set(now)
+    gone = [line for line in then if isinstance(line, str) and line not in present
+            and not _SECRET.search(line) and len(line) <= 200]  # fmt: skip
+    wanted = set(_words(wanted_text))
+    scored = [(len(wanted & set(_words(line))), line) for line in gone]
+    best = max((n for n, _ in scored), default=0)
+    return next((line for n, line in scored if n == best), None) if best else None
 
 
 def _words(text: str) -> list[str]:

@@ -3,7 +3,8 @@
 Candidates go in the order Playwright's codegen prefers them (test id, role and name,
 placeholder, label, alt text, text, title, CSS id). A candidate is kept only if it matched
 exactly one element on the page when the step was recorded (`ElementInfo.counts`); when
-none did, the first one that exists is narrowed with `.nth(0)` as the last resort, and an
+none did, the first one that exists is narrowed with `.nth(k)` (the element's own index
+among its matches) as the last resort, and an
 element with nothing to name it by is found by its tag. Generation needs no live page.
 """
 
@@ -52,7 +53,9 @@ def candidates(info: ElementInfo) -> list[tuple[str, str]]:
 
 def locator_source(info: ElementInfo) -> str:
     """The first candidate unique at record time; without counts (an old trajectory) the
-    first candidate; if none was unique, the first with `.nth(0)`; else the tag."""
+    first candidate; if none was unique, the first narrowed by the element's own index
+    among its matches (`.nth(k)`, recorded with the counts: `.nth(0)` would pick the first
+    look-alike, not the one the run acted on); else the tag."""
     found = candidates(info)
     if info.counts is None and found:
         return found[0][1]
@@ -61,5 +64,11 @@ def locator_source(info: ElementInfo) -> str:
         if counts.get(key) == 1:
             return source
     if found:
-        return f"{found[0][1]}.nth(0)"
+        key, source = found[0]
+        return f"{source}.nth({(info.nth or {}).get(key, 0)})"
     return f"page.locator({_quote(info.tag or '*')}).nth(0)"
+
+
+def narrowed(info: ElementInfo) -> bool:
+    """Whether the locator is positional (no candidate was unique when recorded)."""
+    return ".nth(" in locator_source(info)

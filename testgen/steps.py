@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from pixelpilot.agent.trajectory import paired
 from pixelpilot.environments.base import ElementInfo
 
-from .locators import locator_source
+from .locators import locator_source, narrowed
 from .source import literal
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -213,9 +213,9 @@ class Converter:
                        result: Any) -> None:  # fmt: skip
         """A scroll at a point wheels over what is there (an inner list scrolls, not the
         page): the pointer goes there first, when the element has a locator unique at
-        record time (a guessed `nth(0)` would move it somewhere else)."""
+        record time (a positional `nth(k)` could move it somewhere else)."""
         info = _element(result)
-        if action.get("point") is None or info is None or locator_source(info).endswith(".nth(0)"):
+        if action.get("point") is None or info is None or narrowed(info):
             return
         self._target(record, number, {"action": "move", "point": action["point"]}, result)
 

@@ -76,3 +76,27 @@ def test_recorded_fields_and_chosen_locator(browser) -> None:  # noqa: F811
     assert locator_source(password) == 'page.get_by_role("textbox", name="Password")'
     logo = _click(env, "img")
     assert (logo.alt, logo.title) == ("Shop logo", "Logo")
+
+
+LOOK_ALIKES = """<!doctype html><title>Cart</title>
+<ul>
+  <li>Pixel ruler <button type="button">Remove</button></li>
+  <li>Vision glasses <button type="button">Remove</button></li>
+  <li>Grounding cable <button type="button">Remove</button></li>
+</ul>"""
+
+
+def test_a_look_alike_is_narrowed_to_the_one_the_run_clicked(browser) -> None:  # noqa: F811
+    """Three "Remove" buttons: the recorded index makes Playwright's own nth() resolve to
+    the clicked one (nth(0) would remove the Pixel ruler instead)."""
+    env = browser("form.html")
+    env.page.set_content(LOOK_ALIKES)
+    info = _click(env, "li:nth-child(2) button")
+    assert info.counts["role"] == 3 and info.nth["role"] == 1
+    source = locator_source(info)
+    assert source == 'page.get_by_role("button", name="Remove").nth(1)'
+    page = env.page  # noqa: F841 - the generated source names it
+    resolved = eval(source)  # the generated Python, run against the live page
+    assert resolved.evaluate("(el) => el.parentElement.firstChild.textContent") == (
+        "Vision glasses "
+    )

@@ -416,3 +416,17 @@ def test_generated_unit_file_is_ruff_clean(tmp_path) -> None:
                 timeout=120,
             )
             assert done.returncode == 0, (command, width, done.stdout)
+
+
+def test_the_text_a_removal_removed_is_asserted_gone() -> None:
+    """The demo cart's recorded lines before and after "Remove the Vision glasses": the
+    vanished line about the task is the one asserted gone; a vanished line the task does
+    not mention is not asserted, and nothing is when the run kept no text."""
+    from pixelpilot.testgen.generate import vanished_text
+
+    before = {"text": ["Your cart", "Pixel ruler", "Remove", "Vision glasses", "3 items"]}
+    after = {"text": ["Your cart", "Pixel ruler", "Remove", "2 items"]}
+    task = "Remove the Vision glasses from the cart. 2 items"
+    assert vanished_text(before, after, task) == "Vision glasses"
+    assert vanished_text(before, after, "Empty the basket") is None  # 3 items shares nothing
+    assert vanished_text(before, {"url": "x"}, task) is None

@@ -61,6 +61,11 @@ CASES = [
         dict(BUTTON, counts={"role": 3, "text": 3}),
         'page.get_by_role("button", name="Create account").nth(0)',
     ),
+    # ... by the element's own index among the role's matches (the second of three)
+    (
+        dict(BUTTON, counts={"role": 3, "text": 3}, nth={"role": 1, "text": 2}),
+        'page.get_by_role("button", name="Create account").nth(1)',
+    ),
     # nothing to name it by: its tag
     (dict(tag="div", counts={}), 'page.locator("div").nth(0)'),
     # an old trajectory (no counts): the first candidate as is
