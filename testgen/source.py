@@ -81,6 +81,10 @@ def _split(node: ast.AST, indent: str) -> str:
     head = _split(func.value, indent) + "." + func.attr if isinstance(func, ast.Attribute) else None
     if head is None or "\n" not in head:
         head = _flat(func)
+        if _constant_tail(node):  # expect(...).to_have_count(0): split expect's call, as ruff
+            tail = f"{_forced(func.value, indent)}.{func.attr}({_flat_args(node)})"  # type: ignore[union-attr]
+            if len(tail.rsplit("\n", 1)[1]) <= WIDTH:
+                return tail
     if not _arguments(node):
         return f"{head}()"
     tail = f"{head}({', '.join(_flat_arg(a) for a in _arguments(node))})"
@@ -91,6 +95,32 @@ def _split(node: ast.AST, indent: str) -> str:
         if isinstance(arg, ast.keyword):
             value = _split(arg.value, inner + arg.arg + "=")
             lines.append(f"{inner}{arg.arg}={value},")
+        else:
+            lines.append(f"{inner}{_split(arg, inner)},")
+    lines.append(f"{indent})")
+    return "\n".join(lines)
+
+
+def _constant_tail(node: ast.Call) -> bool:
+    """`call(...).method(constants)`: ruff splits the first call's arguments and keeps the
+    short constant tail on the closing line."""
+    func = node.func
+    return (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
+            and bool(_arguments(func.value)) and not node.keywords
+            and all(isinstance(a, ast.Constant) for a in node.args))  # fmt: skip
+
+
+def _flat_args(node: ast.Call) -> str:
+    return ", ".join(_flat_arg(a) for a in _arguments(node))
+
+
+def _forced(node: ast.Call, indent: str) -> str:
+    """`node` split one argument a line with a trailing comma (which ruff keeps split)."""
+    inner = indent + INDENT
+    lines = [f"{_flat(node.func)}("]
+    for arg in _arguments(node):
+        if isinstance(arg, ast.keyword):
+            lines.append(f"{inner}{arg.arg}={_split(arg.value, inner + arg.arg + '=')},")
         else:
             lines.append(f"{inner}{_split(arg, inner)},")
     lines.append(f"{indent})")

@@ -36,6 +36,8 @@ STATEMENTS = [
     '"the field", step=3)',
     f'page.goto(pilot.url("/a/very/long/path/{"x" * 80}?q=1"))',
     f'pilot.drag(page.locator("#a"), "{LONG}", None, "{LONG}", step=4, role="img")',
+    'expect(page.get_by_text("Vision glasses", exact=True).filter(visible=True)).to_have_count(0)',
+    f'expect(page.get_by_text("{LONG}", exact=True).filter(visible=True)).to_have_count(0)',
     'pilot.press("Enter")',
 ]
 
