@@ -26,6 +26,9 @@ from ._settle_js import PROBE, SETTLE
 from .base import ActionFailed, ControllerError
 from .domains import short
 
+LEAVE_MS = 500  # how long a submitted form or followed link may take to start navigating
+TIMERS_S = 0.4  # how long short timers (<= 50 ms) the page set are waited for (a polling
+# loop of them would otherwise hold every step to the cap)
 LOAD_S = 30.0  # how long a navigation may take to commit, and its document to load
 
 
@@ -179,6 +182,14 @@ class Settling:
                 return
             open_pages[0].wait_for_timeout(15)  # lets Playwright deliver its events
 
+    def _leaving(self, age_ms: Any, began: tuple[int, int]) -> bool:
+        """A form was submitted or a link followed under `LEAVE_MS` ago and no request or
+        navigation has come since the settle began: the navigation is still to start (it
+        is scheduled a task after the event), so its request, or the policy's block of it,
+        is waited for instead of settling on the page it is about to leave."""
+        recent = isinstance(age_ms, int | float) and age_ms < LEAVE_MS
+        return recent and (self._requests, self._navigations) == began
+
     def _settle_page(self, notes: list[str]) -> None:
         """Until a look at the page (one frame, see `_settle_js.SETTLE`) finds nothing
         changed, no request started or in flight and no navigation, and that has lasted
@@ -188,6 +199,7 @@ class Settling:
 
         deadline = time.monotonic() + self.settle_timeout_s
         quiet_since: float | None = None
+        began, started = (self._requests, self._navigations), time.monotonic()
         while (now := time.monotonic()) < deadline:
             self._live_page(notes)
             requests, navigations = self._requests, self._navigations
@@ -197,7 +209,7 @@ class Settling:
                 if self._gone(error):
                     raise
                 look = None
-            if not isinstance(look, list) or len(look) != 3:  # gone mid-look, or a hostile page
+            if not isinstance(look, list) or len(look) != 5:  # gone mid-look, or a hostile page
                 quiet_since = None
                 with contextlib.suppress(Error):  # the page closed itself: the loop sees it
                     self.page.wait_for_timeout(15)
@@ -210,7 +222,8 @@ class Settling:
                 self._requests,
                 self._navigations,
             )
-            if not quiet or busy:
+            timers = isinstance(look[4], int) and look[4] > 0 and now - started < TIMERS_S
+            if not quiet or busy or timers or self._leaving(look[3], began):
                 quiet_since = None
                 continue
             quiet_since = now if quiet_since is None else quiet_since

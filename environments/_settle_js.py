@@ -24,8 +24,45 @@ if (!watch) {
       characterData: true});
   } catch (e) { watch.observer = null; }
   addEventListener('scroll', bump, {capture: true, passive: true});
+  // a form submitted or a link followed (its default not prevented): the navigation it
+  // starts comes a task later, after the look that follows the action may have ended
+  watch.leaving = -1;
+  const leave = () => { watch.leaving = performance.now(); };
+  addEventListener('submit', (e) => { if (!e.defaultPrevented) leave(); });
+  addEventListener('click', (e) => {
+    const a = e.target && e.target.closest ? e.target.closest('a[href]') : null;
+    const href = a ? a.getAttribute('href') || '' : '';
+    if (a && !e.defaultPrevented && !/^\s*(javascript:|#)/i.test(href) &&
+        (!a.target || a.target === '_self')) leave();
+  });
+  // short timers (<= 50 ms) still to fire: a click handler's setTimeout(update, 20) draws
+  // nothing until it fires, and a frame may come first on a loaded machine
+  watch.timers = new Set();
+  try {
+    const realSet = window.setTimeout, realClear = window.clearTimeout;
+    window.setTimeout = function (fn, ms, ...rest) {
+      const delay = ms === undefined ? 0 : Number(ms);
+      if (typeof fn !== 'function' || !(delay <= 50)) return realSet.call(window, fn, ms, ...rest);
+      let id = null;
+      id = realSet.call(window, function (...args) {
+        watch.timers.delete(id);
+        return fn.apply(this, args);
+      }, ms, ...rest);
+      watch.timers.add(id);
+      return id;
+    };
+    window.clearTimeout = function (id) {
+      watch.timers.delete(id);
+      return realClear.call(window, id);
+    };
+  } catch (e) {}
   try { Object.defineProperty(window, KEY, {value: watch, enumerable: false}); } catch (e) {}
 }
+const leaving = () => {
+  const age = watch.leaving < 0 ? null : performance.now() - watch.leaving;
+  if (age !== null && age > 2000) watch.leaving = -1;
+  return age;
+};
 const changes = () => {
   if (watch.observer) watch.changes += watch.observer.takeRecords().length;
   return watch.changes;
@@ -37,6 +74,11 @@ const state = () => {
     document.readyState].join('|');
 };
 """
+
+# The same counter installed by the browser context before any script of a document runs
+# (Playwright's init script): a handler's first timer or form submission is seen even in a
+# document no look has visited yet.
+WATCH_INIT = "(() => {" + _WATCH + "})();"
 
 # Resolves true once the page has drawn its next frame: a requestAnimationFrame callback
 # runs at the start of a frame's rendering, and a message posted from it is handled once
@@ -53,7 +95,9 @@ const nextFrame = () => new Promise((done) => {
 });
 """
 
-# One look: [drew a frame, nothing changed across it, the document's title].
+# One look: [drew a frame, nothing changed across it, the document's title, ms since a form
+# was submitted or a link followed on this document (null: none lately), short timers
+# still to fire].
 SETTLE = (
     r"""
 async () => {
@@ -68,7 +112,7 @@ async () => {
     return Number.isFinite(a.effect.getComputedTiming().endTime);
   });
   const quiet = painted && !running && before === state() && document.readyState !== 'loading';
-  return [painted, quiet, String(document.title)];
+  return [painted, quiet, String(document.title), leaving(), watch.timers.size];
 }
 """
 )

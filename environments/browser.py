@@ -51,7 +51,7 @@ from ._capture import capture, capture_session, lazy_image, release_garbage
 from ._enforce import DomainEnforcement
 from ._secret_fields import SecretFields
 from ._settle import LOAD_S, Settling, evaluate
-from ._settle_js import SCROLL_ARM, SCROLL_LANDED
+from ._settle_js import SCROLL_ARM, SCROLL_LANDED, WATCH_INIT
 from .base import ActionFailed, ControllerError, ElementInfo, Environment, Observation
 from .domains import DomainPolicy, navigate_refusal, short
 
@@ -153,6 +153,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
     def _start(self, url: str | None, domains: DomainPolicy | None) -> None:
         """Watch the tabs, put the policy in force, then (only then) open `url`."""
         self.context.on("page", self._watch)
+        self.context.add_init_script(WATCH_INIT)  # settling's watch, before the page's scripts
         for page in self.context.pages:
             self._watch(page)
         self.page = self.context.pages[-1] if self.context.pages else self.context.new_page()
