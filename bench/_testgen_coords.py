@@ -9,11 +9,11 @@ same generated file runs under it: the bench's conftest swaps the fixture.
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+
+from pixelpilot.testgen.healer import Healer
 
 
 class CoordinatePilot:
@@ -26,13 +26,9 @@ class CoordinatePilot:
             raise FileNotFoundError(f"no recorded boxes at {steps}: was the test generated?")
         self.steps: dict[str, Any] = json.loads(steps.read_text(encoding="utf-8"))
 
-    def url(self, path: str) -> str:
-        if not self.base_url:
-            return path
-        return urljoin(self.base_url.rstrip("/") + "/", path.lstrip("/"))
-
-    def url_pattern(self, path: str) -> re.Pattern[str]:
-        return re.compile("^" + re.escape(self.url(path).split("?")[0]) + r"(?:[?#].*)?$")
+    # the Healer's own URL rebasing (they read only `base_url`): the same test, same URLs
+    url = Healer.url
+    url_pattern = Healer.url_pattern
 
     def _point(self, step: int, key: str | None = None) -> tuple[float, float]:
         info = self.steps.get(f"{step:02d}")

@@ -32,17 +32,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
-import http.server
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,22 +223,6 @@ def browser_use_worker(url: str, page: str, chromium: str) -> list[dict[str, Any
 
 
 # -- the orchestrator --------------------------------------------------------------------
-@contextlib.contextmanager
-def serve(root: Path) -> Iterator[str]:
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # the tables are the output
-            pass
-
-    handler = functools.partial(Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-
-
 def shim(tree: Path, into: Path) -> Path:
     """A folder whose `pixelpilot` package maps each subpackage onto `tree`'s folder, as
     pyproject's package-dir does; first on the path, it wins over the editable install."""
@@ -318,6 +298,8 @@ def ratios(results: dict[tuple[str, str], list[dict[str, Any]]], runners: list[s
 
 
 def orchestrate(args: argparse.Namespace) -> None:
+    from pixelpilot.agent.demo import serve_directory
+
     runners = ["after"]
     shims: dict[str, Path] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -334,7 +316,7 @@ def orchestrate(args: argparse.Namespace) -> None:
         (site / "form.html").write_text(FORM)
         (site / "heavy.html").write_text(heavy_page())
         results: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        with serve(site) as url:
+        with serve_directory(site) as url:
             print(f"{args.rounds} rounds x {runners} x pages form, heavy; {STEPS} steps; "
                   f"Chromium {args.chromium}; {os.cpu_count()} CPUs")  # fmt: skip
             for round_ in range(args.rounds):
