@@ -5,8 +5,9 @@ Importing it stays light: torch, transformers and Playwright load only when a ba
 an environment is built.
 """
 
+from .batch import run_batch
 from .locate_cache import LocateCache
-from .loop import Agent, AgentConfig, AgentStep, RunResult, run_batch
+from .loop import Agent, AgentConfig, AgentStep, RunResult
 from .pilot import Pilot, PilotConfig
 from .pilot_async import AsyncPilot
 from .pilot_types import (

@@ -9,7 +9,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 from PIL import Image
 
-from pixelpilot.agent.loop import Agent, AgentConfig, run_batch
+from pixelpilot.agent.batch import run_batch
+from pixelpilot.agent.loop import Agent, AgentConfig
 from pixelpilot.agent.policy import Policy
 from pixelpilot.agent.trajectory import read_trajectory
 from pixelpilot.environments import ControllerError, ElementInfo, FakeEnvironment
