@@ -7,40 +7,61 @@ _DESCRIBE = r"""
 const SECRET_MARKS = Symbol.for('pixelpilot.secret-fields');
 const secretHeld = (el) => (window[SECRET_MARKS] || new Set()).has(el) ||
   (el.tagName === 'INPUT' && el.type === 'password');
-const describe = (el, dpr, offset, values) => {
-  const text = (s) => (s || '').replace(/\s+/g, ' ').trim().slice(0, 200) || null;
+const squash = (s) => (s || '').replace(/\s+/g, ' ').trim().slice(0, 200) || null;
+const IMPLICIT_ROLES = {BUTTON: 'button', SELECT: 'combobox', TEXTAREA: 'textbox', IMG: 'img',
+  H1: 'heading', H2: 'heading', H3: 'heading', H4: 'heading', H5: 'heading', H6: 'heading',
+  LI: 'listitem', NAV: 'navigation', OPTION: 'option', SUMMARY: 'button', DIALOG: 'dialog'};
+const INPUT_ROLES = {checkbox: 'checkbox', radio: 'radio', button: 'button', submit: 'button',
+  reset: 'button', range: 'slider', search: 'searchbox', number: 'spinbutton'};
+const roleOf = (el) => {
+  const given = el.getAttribute('role');
+  if (given) return given;
+  if (el.tagName === 'A') return el.hasAttribute('href') ? 'link' : null;
+  if (el.tagName === 'INPUT') return INPUT_ROLES[el.type] || 'textbox';
+  return IMPLICIT_ROLES[el.tagName] || null;
+};
+// `labels` (an element's labels, in document order) defaults to el.labels; a caller asking
+// of thousands of elements passes its own index (el.labels rebuilds a document-wide cache
+// after every change to the page: 20 ms on a page of 2,000 elements)
+const labelOf = (el, labels = el.labels) => labels && labels.length
+  ? squash(labels[0].innerText)
+  : el.closest('label') ? squash(el.closest('label').innerText) : null;
+const labelIndex = (doc) => {
+  const index = new Map();
+  for (const label of doc.querySelectorAll('label')) {
+    const control = label.control;
+    if (!control) continue;
+    if (!index.has(control)) index.set(control, []);
+    index.get(control).push(label);
+  }
+  return index;
+};
+const nameOf = (el, role, label) => {
   const doc = el.ownerDocument;
-  const implicit = {A: el.hasAttribute('href') ? 'link' : null, BUTTON: 'button',
-    SELECT: 'combobox', TEXTAREA: 'textbox', IMG: 'img', H1: 'heading', H2: 'heading',
-    H3: 'heading', H4: 'heading', H5: 'heading', H6: 'heading', LI: 'listitem',
-    NAV: 'navigation', OPTION: 'option', SUMMARY: 'button', DIALOG: 'dialog'};
-  const inputRoles = {checkbox: 'checkbox', radio: 'radio', button: 'button', submit: 'button',
-    reset: 'button', range: 'slider', search: 'searchbox', number: 'spinbutton'};
-  let role = el.getAttribute('role') || implicit[el.tagName] || null;
-  if (!role && el.tagName === 'INPUT') role = inputRoles[el.type] || 'textbox';
-  let label = null;
-  if (el.labels && el.labels.length) label = text(el.labels[0].innerText);
-  else if (el.closest('label')) label = text(el.closest('label').innerText);
   const labelledBy = (el.getAttribute('aria-labelledby') || '').split(/\s+/)
     .map((id) => id && doc.getElementById(id)).filter(Boolean)
     .map((node) => node.innerText).join(' ');
-  const held = secretHeld(el);
-  const name = text(el.getAttribute('aria-label')) || text(labelledBy) || label ||
-    text(el.getAttribute('alt')) || text(el.getAttribute('title')) ||
-    text(el.getAttribute('placeholder')) ||
+  return squash(el.getAttribute('aria-label')) || squash(labelledBy) || label ||
+    squash(el.getAttribute('alt')) || squash(el.getAttribute('title')) ||
+    squash(el.getAttribute('placeholder')) ||
     (['BUTTON', 'A', 'OPTION', 'SUMMARY', 'LABEL'].includes(el.tagName) || role === 'button'
-      ? text(el.innerText) : null) ||
+      ? squash(el.innerText) : null) ||
     (el.tagName === 'INPUT' && ['button', 'submit', 'reset'].includes(el.type)
-      ? text(el.value) : null);
+      ? squash(el.value) : null);
+};
+const describe = (el, dpr, offset, values) => {
+  const role = roleOf(el);
+  const label = labelOf(el);
+  const held = secretHeld(el);
   const testId = el.getAttribute('data-testid') || el.getAttribute('data-test-id') ||
     el.getAttribute('data-test') || el.getAttribute('data-qa');
   const r = el.getBoundingClientRect();
   const [dx, dy] = offset;
-  return {tag: el.tagName.toLowerCase(), role, name,
-    text: held || el.isContentEditable ? null : text(el.innerText || (values ? el.value : '')),
+  return {tag: el.tagName.toLowerCase(), role, name: nameOf(el, role, label),
+    text: held || el.isContentEditable ? null : squash(el.innerText || (values ? el.value : '')),
     label, test_id: testId, input_type: el.tagName === 'INPUT' ? el.type : null,
-    placeholder: text(el.getAttribute('placeholder')), alt: text(el.getAttribute('alt')),
-    title: text(el.getAttribute('title')), css_id: el.id || null,
+    placeholder: squash(el.getAttribute('placeholder')), alt: squash(el.getAttribute('alt')),
+    title: squash(el.getAttribute('title')), css_id: el.id || null,
     bbox: [(r.left + dx) * dpr, (r.top + dy) * dpr, (r.right + dx) * dpr,
       (r.bottom + dy) * dpr]};
 };
@@ -51,6 +72,11 @@ const describe = (el, dpr, offset, values) => {
 # alt, text or title matches when it holds the value, case and runs of spaces ignored; roles
 # count only rendered elements. Test generation keeps a locator only if it matched one.
 # No field's value is read: only attributes, labels and rendered text.
+# It runs before every recorded action, so it is kept cheap on a page of thousands of
+# elements: the role and the rendered text (`innerText`, which lays text out) are asked only
+# of elements a cheap test has not ruled out: a tag or role attribute that can carry the
+# role; a `textContent` (no layout) that holds every word of the value. `innerText` holds
+# no text `textContent` lacks, bar what `text-transform` rewrites (a folded "ß" is "ss").
 _COUNTS = r"""
 const countMatches = (el, info) => {
   const norm = (s) => (s || '').replace(/\s+/g, ' ').trim().toLowerCase();
@@ -72,34 +98,57 @@ const countMatches = (el, info) => {
   };
   if (el.hasAttribute('data-testid'))
     count('test_id', (n) => n.getAttribute('data-testid') === el.getAttribute('data-testid'));
-  // a cheap superset of describe()'s role rule first: describe is costly on a large page
-  const tagRoles = {A: 'link', BUTTON: 'button', SELECT: 'combobox', TEXTAREA: 'textbox',
-    IMG: 'img', H1: 'heading', H2: 'heading', H3: 'heading', H4: 'heading', H5: 'heading',
-    H6: 'heading', LI: 'listitem', NAV: 'navigation', OPTION: 'option', SUMMARY: 'button',
-    DIALOG: 'dialog'};
-  const mayBe = (n, role) => n.hasAttribute('role') ? n.getAttribute('role') === role
-    : n.tagName === 'INPUT' || tagRoles[n.tagName] === role;
-  if (info.role && info.name) count('role', (n) => {
-    if (n === el) return true;
-    if (!mayBe(n, info.role) || !shown(n)) return false;
-    const d = describe(n, 1, [0, 0], false);
-    return d.role === info.role && d.name && holds(d.name, info.name);
-  });
+  const labelled = labelIndex(el.ownerDocument);
+  const labels = (n) => labelled.get(n) || [];
+  const fold = (s) => (s || '').toLowerCase().replace(/\u00df/g, 'ss');
+  const wordsIn = (v) => { const w = fold(v).split(/\s+/).filter(Boolean);
+    return (s) => { const f = fold(s); return w.every((x) => f.includes(x)); }; };
+  // a name from none of an element's labels holds only what its attributes or its text do
+  const nameMay = (n, has) => labelled.has(n) || n.closest('label') ||
+    n.hasAttribute('aria-labelledby') || has([n.getAttribute('aria-label'), n.textContent,
+      n.getAttribute('alt'), n.getAttribute('title'), n.getAttribute('placeholder'),
+      n.tagName === 'INPUT' && ['button', 'submit', 'reset'].includes(n.type) ? n.value : '']
+      .join(' '));
+  if (info.role && info.name) {
+    const has = wordsIn(info.name);
+    count('role', (n) => n === el || (roleOf(n) === info.role && nameMay(n, has) && shown(n) &&
+      holds(nameOf(n, info.role, labelOf(n, labels(n))), info.name)));
+  }
   if (info.placeholder)
     count('placeholder', (n) => n.hasAttribute('placeholder') &&
       holds(n.getAttribute('placeholder'), info.placeholder));
   if (info.label) count('label', (n) => {
-    const labels = n.labels ? Array.from(n.labels).map((l) => l.innerText) : [];
-    if (n.hasAttribute('aria-label')) labels.push(n.getAttribute('aria-label'));
-    return labels.some((l) => holds(l, info.label));
+    const texts = labels(n).map((l) => l.innerText);
+    if (n.hasAttribute('aria-label')) texts.push(n.getAttribute('aria-label'));
+    return texts.some((l) => holds(l, info.label));
   });
   if (info.alt)
     count('alt', (n) => n.hasAttribute('alt') && holds(n.getAttribute('alt'), info.alt));
-  if (info.text) count('text', (n) => {
-    if (!holds(n.innerText, info.text) || ['SCRIPT', 'STYLE', 'HEAD'].includes(n.tagName))
-      return false;
-    return !Array.from(n.children).some((c) => holds(c.innerText, info.text));
-  });
+  if (info.text) {
+    // `may`: a textContent holding every word; an element's textContent is part of its
+    // parent's, so the children of one that failed are not asked (document order: a
+    // parent comes first)
+    const has = wordsIn(info.text);
+    const may = new Set();
+    for (const n of all) {
+      const up = n.parentElement;
+      if ((!up || may.has(up)) && has(n.textContent)) may.add(n);
+    }
+    // whether `n`'s rendered text holds the value: it does when a rendered child's does
+    // (the child's text is part of it), so a large element's innerText is rarely needed
+    const memo = new Map();
+    const rendered = (n) => n.getClientRects().length > 0;
+    const held = (n) => {
+      if (!may.has(n)) return false;
+      if (!memo.has(n)) {
+        memo.set(n, Array.from(n.children).some((c) => held(c) && rendered(c)) ||
+          holds(n.innerText, info.text));
+      }
+      return memo.get(n);
+    };
+    count('text', (n) => !['SCRIPT', 'STYLE', 'HEAD'].includes(n.tagName) &&
+      !Array.from(n.children).some(held) && held(n));
+  }
   if (info.title)
     count('title', (n) => n.hasAttribute('title') &&
       holds(n.getAttribute('title'), info.title));
@@ -248,59 +297,5 @@ SECRET_BOXES = r"""
     if (x2 > x1 && y2 > y1) boxes.push([x1 * dpr, y1 * dpr, x2 * dpr, y2 * dpr]);
   }
   return boxes;
-}
-"""
-
-# A cheap summary of what the page shows; equal twice in a row (a frame apart) = settled.
-# A page that never paints again (it navigated itself away while loading and that
-# navigation was blocked) gives no frame: after 200 ms it is marked "no-frame".
-SIGNATURE = r"""
-async () => {
-  const painted = await new Promise((done) => {
-    requestAnimationFrame(() => requestAnimationFrame(() => done(true)));
-    setTimeout(() => done(false), 200);
-  });
-  const d = document.documentElement;
-  const body = document.body;
-  return [painted ? 'frame' : 'no-frame', location.href, scrollX, scrollY,
-    d ? d.scrollHeight : 0, d ? d.scrollWidth : 0,
-    document.getElementsByTagName('*').length, body ? body.innerText.length : 0,
-    document.activeElement ? document.activeElement.tagName : '', document.readyState].join('|');
-}
-"""
-
-# Scroll offsets of the window and of every scrollable box under a point.
-SCROLL_STATE = r"""
-([x, y]) => {
-  const out = [scrollX, scrollY];
-  for (let el = document.elementFromPoint(x, y); el; el = el.parentElement) {
-    if (el.scrollHeight > el.clientHeight || el.scrollWidth > el.clientWidth) {
-      out.push(el.scrollTop, el.scrollLeft);
-    }
-  }
-  return out.join(',');
-}
-"""
-
-# Resolves once Chromium draws the next frame of the page.
-FRAME = "() => new Promise((done) => requestAnimationFrame(() => done(true)))"
-
-# The page's rendered text, one trimmed line per line of `innerText` (hidden elements and
-# field values are not in it), first occurrences only, bounded: what UI test generation
-# asserts on after the last action. Records are redacted before they are written.
-VISIBLE_TEXT = r"""
-([maxLines, maxChars]) => {
-  const body = document.body;
-  if (!body) return [];
-  const seen = new Set();
-  const out = [];
-  for (const raw of body.innerText.split('\n')) {
-    const line = raw.replace(/\s+/g, ' ').trim().slice(0, maxChars);
-    if (!line || seen.has(line)) continue;
-    seen.add(line);
-    out.push(line);
-    if (out.length >= maxLines) break;
-  }
-  return out;
 }
 """

@@ -68,6 +68,8 @@ class Settling:
     _tabs_arrived: int
     _crashed: set[Any]
     _no_frame: bool
+    _quiet_look: tuple[Any, tuple[int, int], float] | None  # (page, counters, when): an
+    # action's own last look at the page (a scroll's) found it quiet, as a settle look would
     _js: Any
     _guard: Any
     _gone: Any
@@ -81,19 +83,22 @@ class Settling:
         answers (see `_probe`)."""
         self._drawn = (self.page, self._navigations if navigations is None else navigations)
 
-    def _probe(self) -> str | None:
-        """The shown page's title, once it is known to answer script and to draw (a frame
-        is waited for only when none was seen since the document's last navigation: one
-        that draws none stays so); ControllerError when it does not."""
+    def _probe(self, lines: int = 0, chars: int = 0) -> tuple[str | None, tuple[str, ...] | None]:
+        """The shown page's title and (`lines` > 0) its rendered text lines (`PROBE`),
+        once it is known to answer script and to draw (a frame is waited for only when
+        none was seen since the document's last navigation: one that draws none stays
+        so); ControllerError when it does not."""
         navigations = self._navigations
         frame = self._drawn != (self.page, navigations)
         try:
-            title = self._js(PROBE, [frame])
+            answer = self._js(PROBE, [frame, lines, chars])
         except ActionFailed:
-            title = self._drawing_failed()
+            answer = self._drawing_failed()
         if frame:
             self._saw_frame(navigations)
-        return title if isinstance(title, str) else None
+        title, text = answer if isinstance(answer, list) and len(answer) == 2 else (None, None)
+        lines_shown = tuple(str(line) for line in text) if isinstance(text, list) else None
+        return (title if isinstance(title, str) else None), lines_shown
 
     def _drawing_failed(self) -> None:
         """Say why the page cannot be captured: its script does not yield, or (it still
@@ -118,7 +123,7 @@ class Settling:
             return
         self._no_frame = False
         try:
-            self._js(PROBE, [True])
+            self._js(PROBE, [True, 0, 0])
             return
         except ActionFailed:
             url = self.page.url
@@ -200,6 +205,14 @@ class Settling:
         deadline = time.monotonic() + self.settle_timeout_s
         quiet_since: float | None = None
         began, started = (self._requests, self._navigations), time.monotonic()
+        if self._quiet_look is not None:
+            page, counters, when = self._quiet_look
+            self._quiet_look = None
+            if (page, counters, self._inflight) == (self.page, began, 0):
+                quiet_since = when
+                if started - when >= self.quiet_s:
+                    self._no_frame = False
+                    return
         while (now := time.monotonic()) < deadline:
             self._live_page(notes)
             requests, navigations = self._requests, self._navigations

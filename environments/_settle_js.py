@@ -95,6 +95,13 @@ const nextFrame = () => new Promise((done) => {
 });
 """
 
+# Whether a finite CSS animation or transition is running (an endless one is not waited for).
+_ANIMATING = r"""
+const animating = () => (document.getAnimations ? document.getAnimations() : []).some((a) =>
+  a.playState === 'running' && a.effect &&
+  Number.isFinite(a.effect.getComputedTiming().endTime));
+"""
+
 # One look: [drew a frame, nothing changed across it, the document's title, ms since a form
 # was submitted or a link followed on this document (null: none lately), short timers
 # still to fire].
@@ -104,14 +111,11 @@ async () => {
 """
     + _WATCH
     + _NEXT_FRAME
+    + _ANIMATING
     + r"""
   const before = state();
   const painted = await nextFrame();
-  const running = (document.getAnimations ? document.getAnimations() : []).some((a) => {
-    if (a.playState !== 'running' || !a.effect) return false;
-    return Number.isFinite(a.effect.getComputedTiming().endTime);
-  });
-  const quiet = painted && !running && before === state() && document.readyState !== 'loading';
+  const quiet = painted && !animating() && before === state() && document.readyState !== 'loading';
   return [painted, quiet, String(document.title), leaving(), watch.timers.size];
 }
 """
@@ -153,34 +157,68 @@ SCROLL_ARM = (
 
 # After the wheel: frame by frame, 'moved' as soon as an offset under the point differs from
 # `before`; 'still' once the wheel has reached the page and `frames` frames have been drawn
-# since without a move (Chromium scrolls within a frame or two of the wheel: nothing could
-# move), or after `limit_ms` when the wheel never reached this document (a frame of another
-# origin took it).
+# since without a move (Chromium scrolls within a frame of the wheel: nothing could move),
+# or after `limit_ms` when the wheel never reached this document (a frame of another origin
+# took it). Then one look as settling makes (see SETTLE), the offsets under the point
+# included: a move in it is 'moved' still, and a quiet one where nothing moved spares the
+# settle its own look.
+# The answer: [verdict, the look found nothing changed, no form left and no short timer].
 SCROLL_LANDED = (
     r"""
 async ([x, y, before, frames, limit_ms]) => {
 """
+    + _WATCH
+    + _NEXT_FRAME
+    + _ANIMATING
     + _SCROLLS
     + r"""
   const wheel = window[Symbol.for('pixelpilot.wheel')];
   const started = performance.now();
   let drawn = 0;
   for (;;) {
-    if (scrolls(x, y) !== before) return 'moved';
-    if (wheel && wheel.seen && drawn >= frames) return 'still';
-    if (performance.now() - started > limit_ms) return 'still';
+    if (scrolls(x, y) !== before) break;
+    if (wheel && wheel.seen && drawn >= frames) break;
+    if (performance.now() - started > limit_ms) return ['still', false, false];
     await new Promise((done) => { requestAnimationFrame(done); setTimeout(done, 100); });
     if (wheel && wheel.seen) drawn += 1;
   }
+  const mark = state() + '|' + scrolls(x, y);
+  const painted = await nextFrame();
+  const offsets = scrolls(x, y);
+  const quiet = painted && !animating() && mark === state() + '|' + offsets &&
+    document.readyState !== 'loading';
+  return [offsets === before ? 'still' : 'moved', quiet,
+    leaving() === null && watch.timers.size === 0];
 }
 """
 )
 
 # Before a capture: the page answers script (Chromium's screenshot waits forever for a
 # renderer stuck in a loop) and, with `frame`, draws a frame (one that draws none is never
-# captured); the answer is the title, so the observation needs no second round trip.
+# captured). The answer is [title, rendered text lines], so the observation makes no round
+# trip beside the capture. The lines: one trimmed line per line of `innerText` (hidden
+# elements and field values are not in it), first occurrences only, at most `maxLines` of
+# `maxChars`; what UI test generation asserts on (records are redacted before they are
+# written); null when the page broke what they are read with.
 PROBE = r"""
-([frame]) => frame
-  ? new Promise((done) => requestAnimationFrame(() => done(String(document.title))))
-  : String(document.title)
+([frame, maxLines, maxChars]) => {
+  const text = () => {
+    try {
+      const body = document.body;
+      if (!body) return [];
+      const seen = new Set();
+      const out = [];
+      for (const raw of body.innerText.split('\n')) {
+        const line = raw.replace(/\s+/g, ' ').trim().slice(0, maxChars);
+        if (!line || seen.has(line)) continue;
+        seen.add(line);
+        out.push(line);
+        if (out.length >= maxLines) break;
+      }
+      return out;
+    } catch (e) { return null; }
+  };
+  const answer = () => [String(document.title), maxLines > 0 ? text() : null];
+  return frame ? new Promise((done) => requestAnimationFrame(() => done(answer()))) : answer();
+}
 """

@@ -46,7 +46,7 @@ from pixelpilot.tools import (
     Wait,
 )
 
-from ._browser_js import ELEMENT_AT, VISIBLE_TEXT
+from ._browser_js import ELEMENT_AT
 from ._capture import capture, capture_session, lazy_image, release_garbage
 from ._enforce import DomainEnforcement
 from ._secret_fields import SecretFields
@@ -73,7 +73,8 @@ _WHEEL_PX = 100  # CSS pixels per wheel notch, as Chromium scrolls for one notch
 _CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection closed",
            "crashed")  # fmt: skip
 _READY = "() => document.readyState !== 'loading'"
-_WHEEL_FRAMES = 2  # frames drawn after the wheel reached the page with nothing moved: stuck
+_WHEEL_FRAMES = 1  # frames drawn after the wheel reached the page with nothing moved, before
+# the look that confirms it (SCROLL_LANDED): stuck
 _WHEEL_WAIT_MS = 500  # when the wheel never reaches the shown document (a foreign frame)
 _COLLECT_EVERY = 25  # observations between two releases of past steps' garbage
 
@@ -128,6 +129,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         self._reset_policy_state()
         self._crashed: set[Any] = set()  # pages whose renderer died
         self._no_frame = False  # the last settle saw the page draw no frame
+        self._quiet_look: tuple[Any, tuple[int, int], float] | None = None  # see _settle_page
         self._tabs_announced = self._tabs_arrived = 0  # this action's tabs: told of, came
         self._announcers: dict[Any, Any] = {}  # page -> CDP session telling of new tabs
         self._playwright = sync_playwright().start()
@@ -237,13 +239,14 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         return self.observe()
 
     def observe(self) -> Observation:
-        """The capture and one bounded probe that answers the title (`_capture`); the
-        PNG is decoded when its pixels are first used, not here (`_capture.lazy_image`)."""
+        """The capture and one bounded probe that answers the title and the rendered text
+        (`_capture`); the PNG is decoded when its pixels are first used, not here
+        (`_capture.lazy_image`)."""
         self._observed += 1
         if self._observed % _COLLECT_EVERY == 0:  # memory stays flat over a long run
             release_garbage()
         self._guard(self._live_page)
-        png, title = self._guard(self._capture)
+        png, title, text = self._guard(self._capture)
         image = lazy_image(png)
         self._seen = ScreenFrame(width=image.width, height=image.height, scale=self.dpr)
         return Observation(
@@ -251,32 +254,23 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
             frame=self._seen,
             url=self.page.url,
             title=title,
-            text=self._visible_text(),
+            text=text,
         )
 
-    def _visible_text(self) -> tuple[str, ...] | None:
-        """The page's rendered text lines (`VISIBLE_TEXT`), for test generation's
-        assertions; None when the page does not answer in time (the picture counts)."""
-        try:
-            lines = self._js(VISIBLE_TEXT, [_TEXT_LINES, 200])
-        except ActionFailed:
-            return None
-        return tuple(str(line) for line in lines) if isinstance(lines, list) else None
-
-    def _capture(self) -> tuple[bytes, str | None]:
+    def _capture(self) -> tuple[bytes, str | None, tuple[str, ...] | None]:
         """PNG of the viewport at the device pixel ratio, over CDP (see `_capture.py`),
-        or by Playwright's own screenshot where there is no CDP, and the page's title.
-        The page must answer a script first (`_probe`, which answers the title):
-        Chromium's screenshot waits forever for a renderer stuck in a loop, and for one
-        that draws no frame at all."""
-        title = self._probe()
+        or by Playwright's own screenshot where there is no CDP, with the page's title
+        and rendered text lines (for test generation's assertions). The page must answer
+        a script first (`_probe`, which answers title and text): Chromium's screenshot
+        waits forever for a renderer stuck in a loop, and for one that draws no frame."""
+        title, text = self._probe(_TEXT_LINES, 200)
         if self.page not in self._sessions:
             size = self.page.viewport_size or {
                 "width": self.viewport[0],
                 "height": self.viewport[1],
             }
             self._sessions[self.page] = capture_session(self.context, self.page, size, self.dpr)
-        return capture(self._sessions[self.page], self.page), title
+        return capture(self._sessions[self.page], self.page), title, text
 
     def _frame(self) -> ScreenFrame:
         """The frame of the last screenshot: points refer to what the model saw."""
@@ -289,6 +283,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         self._pages_before = len(self.context.pages)
         self._tabs_announced = self._tabs_arrived = 0
         self._answered = False
+        self._quiet_look = None
         self._guard(self._live_page)
         element = self._element(action)
         return element, self._guard(lambda: self._dispatch(action))
@@ -353,7 +348,8 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         """Wheel at the point, then watch the offsets under it frame by frame: a move ends
         the wait at once, and so does the wheel reaching the page with nothing moved for
         `_WHEEL_FRAMES` frames (no fixed poll). The first look, bounded, doubles as the
-        check that the renderer answers before an input event is sent to it."""
+        check that the renderer answers before an input event is sent to it; the last
+        one, when nothing moved, is the settle's first (`_quiet_look`)."""
         x, y = (action.point.x, action.point.y) if action.point else self._pointer
         before = self._js(SCROLL_ARM, [x, y])
         self._move(x, y)
@@ -361,9 +357,15 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         dx = {"left": -distance, "right": distance}.get(action.direction, 0)
         dy = {"up": -distance, "down": distance}.get(action.direction, 0)
         self.page.mouse.wheel(dx, dy)
-        landed = self._js(SCROLL_LANDED, [x, y, before, _WHEEL_FRAMES, _WHEEL_WAIT_MS])
-        if landed == "moved":
-            return None
+        counters, navigations = (self._requests, self._navigations), self._navigations
+        look = self._js(SCROLL_LANDED, [x, y, before, _WHEEL_FRAMES, _WHEEL_WAIT_MS])
+        verdict, quiet, calm = look if isinstance(look, list) and len(look) == 3 else (0, 0, 0)
+        if quiet is True:
+            self._saw_frame(navigations)
+        if verdict == "moved":  # what the scroll sets going (a fetch of more rows) is the
+            return None  # settle's to see: its request may not have been told of yet
+        if quiet is True and calm is True and self._inflight == 0:
+            self._quiet_look = (self.page, counters, time.monotonic())
         return (
             f"Scrolling {action.direction} moved nothing here: the content is at its end "
             "or not scrollable."

@@ -144,6 +144,31 @@ def test_a_page_scrolling_itself_on_wheel_counts_as_moved(site) -> None:
         assert env.page.evaluate("scrollY") == 40
 
 
+def test_what_a_scroll_sets_going_is_waited_for(site) -> None:
+    """An endless list: the first scroll fetches more rows (the server answers after
+    0.4 s) and a wheel handler on a page that cannot scroll changes the DOM frame after
+    frame; each has happened when `execute` returns, whether the wheel moved or not."""
+    site.pages["/rows"] = "<li>row 21</li><li>row 22</li>"
+    site.pages["/more"] = ("redirect", "/rows", 0.4)
+    url = page(site, "/endless", "<body style='margin:0'><ul id=list>"
+               + "".join(f"<li style='height:100px'>row {i}</li>" for i in range(20))
+               + "</ul><script>let asked = false; addEventListener('scroll', () => {"
+               "if (asked) return; asked = true; fetch('/more').then((r) => r.text())"
+               ".then((t) => list.insertAdjacentHTML('beforeend', t)); });</script>")  # fmt: skip
+    at = Point(x=200, y=200, space=Space.SCREENSHOT_PX)
+    with open_browser(url) as env:
+        result = env.execute(Scroll(point=at, direction="down", amount=3))
+        assert result.ok and result.note is None
+        assert env.page.evaluate("list.children.length") == 22
+    url = page(site, "/flat", "<p id=out>0</p><script>addEventListener('wheel', () => {"
+               "let n = 0; (function tick() { out.textContent = ++n;"
+               "if (n < 20) requestAnimationFrame(tick); })(); }, {passive: true})</script>")  # fmt: skip
+    with open_browser(url) as env:
+        result = env.execute(Scroll(point=at, direction="down", amount=1))
+        assert result.ok and "moved nothing" in result.note
+        assert env.page.inner_text("#out") == "20"
+
+
 def test_the_lazy_observation_has_playwrights_pixels(site) -> None:
     from PIL import Image
 

@@ -100,3 +100,76 @@ def test_a_look_alike_is_narrowed_to_the_one_the_run_clicked(browser) -> None:  
     assert resolved.evaluate("(el) => el.parentElement.firstChild.textContent") == (
         "Vision glasses "
     )
+
+
+# Text and names that the cheap pre-tests of the counting (a `textContent` holding every
+# word, a tag that can carry the role) must not rule out: text split over elements, cased
+# by CSS ("ß" becomes "SS"), broken by <br>, in table cells, hidden by display or
+# visibility; names from aria-labelledby, a label's for, a wrapping label, a value.
+TRICKY = """<!doctype html><title>Tricky</title>
+<div id=a>Order <b>total</b>: 42</div>
+<p id=b>order total: 42 and more</p>
+<p id=c style="text-transform:uppercase">Straße sale</p>
+<p id=d>strasse sale today</p>
+<div id=e><span>Order total</span><span style="display:none">Order total</span></div>
+<div style="visibility:hidden">Order total: 42 hidden</div>
+<section id=f><p>first line<br>second line</p></section>
+<table><tr><td id=g>Order</td><td>total</td></tr></table>
+<span id=lab>Send now</span>
+<button id=h aria-labelledby=lab type=button>Go</button>
+<button type=button>Send now please</button>
+<input id=i type=submit value="Send now">
+<label for=j>Send now field</label><input id=j>
+<label>Send now <input id=k type=checkbox></label>
+<a id=l href="#x">Send <em>now</em></a>
+<div role=button id=m>send NOW</div>
+"""
+
+# The counting as first written, straightforwardly (every element's innerText), the
+# reference the fast one must equal
+_TEXT_REFERENCE = """(text) => {
+  const norm = (s) => (s || '').replace(/\\s+/g, ' ').trim().toLowerCase();
+  const holds = (s, v) => norm(s).includes(norm(v));
+  let c = 0;
+  for (const n of document.querySelectorAll('*')) {
+    if (!holds(n.innerText, text) || ['SCRIPT', 'STYLE', 'HEAD'].includes(n.tagName)) continue;
+    if (Array.from(n.children).some((k) => holds(k.innerText, text))) continue;
+    c += 1;
+  }
+  return c;
+}"""
+
+
+def test_fast_counts_equal_the_reference_and_playwright(browser) -> None:  # noqa: F811
+    env = browser("form.html")
+    env.page.set_content(TRICKY)
+    texts = roles = 0
+    selectors = [
+        "#a",
+        "#b",
+        "#c",
+        "#d",
+        "#e span:first-child",
+        "#f p",
+        "#g",
+        "#lab",
+        "#h",
+        "#i",
+        "#j",
+    ]
+    for selector in [*selectors, "#k", "#l", "#m"]:
+        info = _click(env, selector)
+        if "text" in info.counts:
+            reference = env.page.evaluate(_TEXT_REFERENCE, info.text)
+            assert info.counts["text"] == reference, (selector, info.text)
+            texts += 1
+        if "role" in info.counts:
+            assert info.counts["role"] == _playwright_count(env, "role", info), (selector, info)
+            roles += 1
+    assert texts >= 8 and roles >= 5
+    # the values the page was built to make collide: "order total" in #a, #b, both of #e's
+    # spans (a display:none element's innerText is its textContent) and the table row (its
+    # cells joined by a tab); not the visibility:hidden div. The uppercase "STRASSE" in #c
+    # and #d.
+    assert _click(env, "#e span:first-child").counts["text"] == 5
+    assert _click(env, "#c").counts["text"] == 2
