@@ -62,6 +62,7 @@ class Settling:
     _inflight: int
     _requests: int  # requests started, ever: one that started and ended mid-look counts
     _navigations: int  # frame navigations, ever
+    _frame_navigations: int  # those of frames inside the page (iframes)
     _drawn: tuple[Any, int] | None  # (page, navigations then): a frame was seen since
     _pages_before: int
     _tabs_announced: int
@@ -195,6 +196,17 @@ class Settling:
         recent = isinstance(age_ms, int | float) and age_ms < LEAVE_MS
         return recent and (self._requests, self._navigations) == began
 
+    def _navigated_away(self, look: list[Any], navigations: int, inner: int) -> bool:
+        """Whether a navigation was told of while the page was looked at (`navigations`
+        and `inner` counted before) that the look may not have seen: a new document, or
+        a frame's. One the look saw itself is not: a link to `#part` or a pushState
+        navigates the shown document, which a quiet look at the URL Playwright now
+        knows was a look at (a new document would have ended the look's script)."""
+        if navigations == self._navigations:
+            return False
+        seen = look[1] is True and look[5] == self.page.url
+        return not seen or inner != self._frame_navigations
+
     def _settle_page(self, notes: list[str]) -> None:
         """Until a look at the page (one frame, see `_settle_js.SETTLE`) finds nothing
         changed, no request started or in flight and no navigation, and that has lasted
@@ -216,25 +228,24 @@ class Settling:
         while (now := time.monotonic()) < deadline:
             self._live_page(notes)
             requests, navigations = self._requests, self._navigations
+            inner = self._frame_navigations
             try:
                 look = evaluate(self.page, SETTLE, timeout_s=max(0.05, deadline - now))
             except Error as error:  # navigating: the old document is gone, the new not ready
                 if self._gone(error):
                     raise
                 look = None
-            if not isinstance(look, list) or len(look) != 5:  # gone mid-look, or a hostile page
+            if not isinstance(look, list) or len(look) != 6:  # gone mid-look, or a hostile page
                 quiet_since = None
                 with contextlib.suppress(Error):  # the page closed itself: the loop sees it
                     self.page.wait_for_timeout(15)
                 continue
             painted, quiet = look[0] is True, look[1] is True
             self._no_frame = not painted
+            navigated = self._navigated_away(look, navigations, inner)
             if painted:
-                self._saw_frame(navigations)
-            busy = self._inflight > 0 or (requests, navigations) != (
-                self._requests,
-                self._navigations,
-            )
+                self._saw_frame(navigations if navigated else None)
+            busy = self._inflight > 0 or requests != self._requests or navigated
             timers = isinstance(look[4], int) and look[4] > 0 and now - started < TIMERS_S
             if not quiet or busy or timers or self._leaving(look[3], began):
                 quiet_since = None

@@ -104,7 +104,7 @@ const animating = () => (document.getAnimations ? document.getAnimations() : [])
 
 # One look: [drew a frame, nothing changed across it, the document's title, ms since a form
 # was submitted or a link followed on this document (null: none lately), short timers
-# still to fire].
+# still to fire, the URL].
 SETTLE = (
     r"""
 async () => {
@@ -116,7 +116,8 @@ async () => {
   const before = state();
   const painted = await nextFrame();
   const quiet = painted && !animating() && before === state() && document.readyState !== 'loading';
-  return [painted, quiet, String(document.title), leaving(), watch.timers.size];
+  return [painted, quiet, String(document.title), leaving(), watch.timers.size,
+    location.href];
 }
 """
 )
@@ -159,9 +160,10 @@ SCROLL_ARM = (
 # `before`; 'still' once the wheel has reached the page and `frames` frames have been drawn
 # since without a move (Chromium scrolls within a frame of the wheel: nothing could move),
 # or after `limit_ms` when the wheel never reached this document (a frame of another origin
-# took it). Then one look as settling makes (see SETTLE), the offsets under the point
-# included: a move in it is 'moved' still, and a quiet one where nothing moved spares the
-# settle its own look.
+# took it). When nothing moved, one look as settling makes (see SETTLE), the offsets under
+# the point included: a move in it is 'moved' still, and a quiet one spares the settle its
+# own look. (What a move sets going, a fetch of more rows, is left to the settle: the
+# request may not have been told of when the look ends.)
 # The answer: [verdict, the look found nothing changed, no form left and no short timer].
 SCROLL_LANDED = (
     r"""
@@ -176,7 +178,7 @@ async ([x, y, before, frames, limit_ms]) => {
   const started = performance.now();
   let drawn = 0;
   for (;;) {
-    if (scrolls(x, y) !== before) break;
+    if (scrolls(x, y) !== before) return ['moved', false, false];
     if (wheel && wheel.seen && drawn >= frames) break;
     if (performance.now() - started > limit_ms) return ['still', false, false];
     await new Promise((done) => { requestAnimationFrame(done); setTimeout(done, 100); });

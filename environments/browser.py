@@ -119,6 +119,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         self.settle_timeout_s, self.quiet_s = settle_timeout_s, quiet_s
         self._start_url = url
         self._inflight = self._requests = self._navigations = 0
+        self._frame_navigations = 0  # of frames inside the page (iframes), ever
         self._drawn: tuple[Any, int] | None = None  # (page, navigations): it drew since
         self._answered = False  # this action's renderer answered script (no ping needed)
         self._observed = 0  # observations made, for `release_garbage` every _COLLECT_EVERY
@@ -188,7 +189,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
     def _watch(self, page: Any) -> None:
         self._tabs_arrived += 1
         page.on("request", lambda _: self._count(1))
-        page.on("framenavigated", lambda _: self._navigated())
+        page.on("framenavigated", self._navigated)
         page.on("requestfinished", lambda _: self._count(-1))
         page.on("requestfailed", lambda _: self._count(-1))
         page.on("close", self._forget)
@@ -224,8 +225,9 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         self._inflight = max(0, self._inflight + step)
         self._requests += step > 0
 
-    def _navigated(self) -> None:
+    def _navigated(self, frame: Any) -> None:
         self._navigations += 1
+        self._frame_navigations += frame.parent_frame is not None
 
     # -- Environment ---------------------------------------------------------------
     def reset(

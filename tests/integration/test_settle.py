@@ -98,6 +98,29 @@ def test_a_click_that_navigates_settles_on_the_new_page(site) -> None:
         assert env.observe().title == "landed"
 
 
+def test_a_navigation_within_the_document_settles_on_what_it_sets_going(site) -> None:
+    """A link to `#part` whose hashchange handler changes the DOM frame after frame, and
+    a pushState navigation (as a single-page app makes) that fetches its view (the
+    server answers after 0.4 s): both are done when `execute` returns, though the URL's
+    change is seen in the same look as the navigation's event."""
+    site.pages["/view"] = "the view"
+    site.pages["/view-slow"] = ("redirect", "/view", 0.4)
+    url = page(site, "/spa", "<a id=b href='#part' style='position:fixed;left:0;top:0;"
+               "width:200px;height:80px;display:block'>part</a><p id=out>0</p><script>"
+               "addEventListener('hashchange', () => { let n = 0; (function tick() {"
+               "out.textContent = ++n; if (n < 20) requestAnimationFrame(tick); })(); });"
+               "</script>")  # fmt: skip
+    with open_browser(url) as env:
+        assert env.execute(CLICK).ok
+        assert env.page.url.endswith("#part") and env.page.inner_text("#out") == "20"
+    url = page(site, "/app", BUTTON + " onclick=\"history.pushState({}, '', '/app/view');"
+               "fetch('/view-slow').then((r) => r.text()).then((t) => out.textContent = t)"
+               "\">go</button><p id=out>none</p>")  # fmt: skip
+    with open_browser(url) as env:
+        assert env.execute(CLICK).ok
+        assert env.page.url.endswith("/app/view") and env.page.inner_text("#out") == "the view"
+
+
 def test_a_title_set_by_the_action_is_observed(site) -> None:
     url = page(
         site,
