@@ -74,12 +74,21 @@ def select_tasks(patterns: list[str]) -> list[str]:
     return chosen
 
 
-_START = """(seed) => {
+_READY = "() => WOB_TASK_READY === true && WOB_DONE_GLOBAL === false"
+# a task that focuses something wider than the viewport (click-dialog's 300 px dialog in a
+# 160 px one) leaves the page scrolled sideways: the task area starts at 0, 0
+_SHOWN = "() => { window.scrollTo(0, 0); return core.getUtterance(); }"
+# [ready, the utterance once ready]: one round trip where the task readies itself at once
+_START = f"""(seed) => {{
   Math.seedrandom(seed);
   core.EPISODE_MAX_TIME = 1e9;  // ~11.6 days: no time limit for slow models
   core.startEpisodeReal();
-}"""
+  const ready = ({_READY})();
+  return [ready, ready ? ({_SHOWN})() : null];
+}}"""
 _STATE = "() => [WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON]"
+_ENDED = """() => typeof core === 'object' && !!core.cover_div && core.EP_TIMER === null &&
+  typeof WOB_DONE_GLOBAL !== 'undefined' && WOB_DONE_GLOBAL === true"""
 
 
 @dataclass
@@ -109,16 +118,39 @@ class Episode:
 
 
 def start_episode(env: Any, base_url: str, task: str, seed: int) -> Episode:
-    """Load the task page (setup, through Playwright) and start a seeded episode."""
+    """Load the task page (setup, through Playwright) and start a seeded episode. A page
+    still showing the same task, its last episode ended, is not loaded again: the seed
+    and `core.startEpisodeReal()` make the episode afresh (`genProblem` rebuilds the task
+    area), as MiniWoB's own driver resets its instances; the load was ~40% of an oracle
+    episode (bench/eval_miniwob.py)."""
     page = env.page
-    page.goto(f"{base_url}/miniwob/{task}.html", wait_until="load")
-    # window.onload runs core.startEpisode(), which creates the START cover; starting the
-    # episode before it would be undone by it.
-    page.wait_for_function("() => window.core && core.cover_div !== null")
-    page.evaluate(_START, seed)  # a number, as miniwob's driver passes it: "2" and "22" collide
-    page.wait_for_function("() => WOB_TASK_READY === true && WOB_DONE_GLOBAL === false")
-    # a task that focuses something wider than the viewport (click-dialog's 300 px dialog
-    # in a 160 px one) leaves the page scrolled sideways: the task area starts at 0, 0
-    page.evaluate("() => window.scrollTo(0, 0)")
-    utterance = page.evaluate("core.getUtterance()")
+    url = f"{base_url}/miniwob/{task}.html"
+    if _ended_here(page, url):
+        # as a fresh load shows it: nothing hovered (the pointer off the page), no focus
+        size = page.viewport_size or {"width": 0, "height": 0}
+        page.mouse.move(size["width"] + 50, size["height"] + 50)
+        page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    else:
+        page.goto(url, wait_until="load")
+        # window.onload runs core.startEpisode(), which creates the START cover; starting
+        # the episode before it would be undone by it.
+        page.wait_for_function("() => window.core && core.cover_div !== null")
+    # the seed a number, as miniwob's driver passes it: "2" and "22" collide
+    ready, utterance = page.evaluate(_START, seed)
+    if not ready:  # a task that readies itself later
+        page.wait_for_function(_READY)
+        utterance = page.evaluate(_SHOWN)
     return Episode(env=env, task=task, seed=seed, utterance=" ".join(str(utterance).split()))
+
+
+def _ended_here(page: Any, url: str) -> bool:
+    """Whether `page` shows the task at `url` (no navigation since), with MiniWoB's core
+    loaded and its last episode ended (the START cover back)."""
+    from playwright.sync_api import Error
+
+    if page.is_closed() or page.url != url:
+        return False
+    try:
+        return page.evaluate(_ENDED) is True
+    except Error:
+        return False
