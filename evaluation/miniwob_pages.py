@@ -87,8 +87,6 @@ _START = f"""(seed) => {{
   return [ready, ready ? ({_SHOWN})() : null];
 }}"""
 _STATE = "() => [WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON]"
-_ENDED = """() => typeof core === 'object' && !!core.cover_div && core.EP_TIMER === null &&
-  typeof WOB_DONE_GLOBAL !== 'undefined' && WOB_DONE_GLOBAL === true"""
 
 
 @dataclass
@@ -118,39 +116,19 @@ class Episode:
 
 
 def start_episode(env: Any, base_url: str, task: str, seed: int) -> Episode:
-    """Load the task page (setup, through Playwright) and start a seeded episode. A page
-    still showing the same task, its last episode ended, is not loaded again: the seed
-    and `core.startEpisodeReal()` make the episode afresh (`genProblem` rebuilds the task
-    area), as MiniWoB's own driver resets its instances; the load was ~40% of an oracle
-    episode (bench/eval_miniwob.py)."""
+    """Load the task page (setup, through Playwright) and start a seeded episode. The
+    page is loaded afresh for every episode, though MiniWoB's own driver restarts an
+    ended one in place: what the page keeps (its episode counter beside the task area,
+    jQuery UI's element ids) would make an episode's record depend on which episodes ran
+    before it in that browser, and the thread and Ray executors' records differ."""
     page = env.page
-    url = f"{base_url}/miniwob/{task}.html"
-    if _ended_here(page, url):
-        # as a fresh load shows it: nothing hovered (the pointer off the page), no focus
-        size = page.viewport_size or {"width": 0, "height": 0}
-        page.mouse.move(size["width"] + 50, size["height"] + 50)
-        page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    else:
-        page.goto(url, wait_until="load")
-        # window.onload runs core.startEpisode(), which creates the START cover; starting
-        # the episode before it would be undone by it.
-        page.wait_for_function("() => window.core && core.cover_div !== null")
+    page.goto(f"{base_url}/miniwob/{task}.html", wait_until="load")
+    # window.onload runs core.startEpisode(), which creates the START cover; starting the
+    # episode before it would be undone by it.
+    page.wait_for_function("() => window.core && core.cover_div !== null")
     # the seed a number, as miniwob's driver passes it: "2" and "22" collide
     ready, utterance = page.evaluate(_START, seed)
     if not ready:  # a task that readies itself later
         page.wait_for_function(_READY)
         utterance = page.evaluate(_SHOWN)
     return Episode(env=env, task=task, seed=seed, utterance=" ".join(str(utterance).split()))
-
-
-def _ended_here(page: Any, url: str) -> bool:
-    """Whether `page` shows the task at `url` (no navigation since), with MiniWoB's core
-    loaded and its last episode ended (the START cover back)."""
-    from playwright.sync_api import Error
-
-    if page.is_closed() or page.url != url:
-        return False
-    try:
-        return page.evaluate(_ENDED) is True
-    except Error:
-        return False

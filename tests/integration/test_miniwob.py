@@ -27,8 +27,7 @@ CASES = [(task, seed) for task in ORACLES for seed in SEEDS]
 
 @pytest.fixture(scope="module", params=DPRS, ids=[f"dpr{d:g}" for d in DPRS])
 def miniwob_env(request):
-    """One browser per DPR for the whole module; an episode loads its task page unless
-    the last one played there and ended."""
+    """One browser per DPR for the whole module; each episode reloads its task page."""
     from pixelpilot.environments import open_browser
 
     env = open_browser(viewport=VIEWPORT, device_scale_factor=request.param)
@@ -52,46 +51,6 @@ def test_same_seed_gives_the_same_episode(miniwob_env, miniwob_url) -> None:
 
     first, again, other = utterance(7), utterance(7), [utterance(s) for s in (8, 9, 10)]
     assert first == again and any(u != first for u in other)
-
-
-@pytest.mark.parametrize(
-    "task", ["click-button", "click-checkboxes", "enter-text", "click-dialog-2", "click-tab-2-easy"]
-)
-def test_an_ended_episode_restarts_on_its_page_as_a_fresh_load_would(
-    miniwob_env, miniwob_url, task
-) -> None:
-    """The next episode of the task just played starts without a reload (a marker left
-    on the page survives) and shows what a freshly loaded page shows for its seed: the
-    utterance, the task area's text and field values, and the very pixels (MiniWoB's
-    invisible per-episode marks on elements it keeps may differ)."""
-    import numpy as np
-
-    page = miniwob_env.page
-
-    def shown(episode) -> tuple:
-        fields = page.eval_on_selector_all(
-            "#area input, #area textarea, #area select",
-            "(els) => els.map((e) => [e.value, e.checked])",
-        )
-        image = np.asarray(miniwob_env.observe().image)
-        # the 160x210 task area, clear of the reward display beside it (which counts the
-        # episodes; its edge reaches x=158)
-        side, height = (round(v * miniwob_env.dpr) for v in (156, 210))
-        pixels = image[:height, :side].tobytes()
-        return episode.utterance, page.inner_text("#area"), fields, pixels
-
-    page.goto("about:blank")
-    fresh = shown(start_episode(miniwob_env, miniwob_url, task, 5))
-    page.goto("about:blank")
-    played = start_episode(miniwob_env, miniwob_url, task, 4)
-    run_oracle(played, ORACLES[task])
-    assert played.done
-    page.evaluate("window.__left_here = true")
-    again = start_episode(miniwob_env, miniwob_url, task, 5)
-    assert page.evaluate("window.__left_here === true"), "the page was loaded again"
-    assert shown(again) == fresh and not again.done
-    run_oracle(again, ORACLES[task])
-    assert again.raw_reward == 1.0
 
 
 def test_clicking_the_wrong_button_gets_minus_1(miniwob_env, miniwob_url) -> None:
