@@ -30,17 +30,23 @@ LEAVE_MS = 500  # how long a submitted form or followed link may take to start n
 TIMERS_S = 0.4  # how long short timers (<= 50 ms) the page set are waited for (a polling
 # loop of them would otherwise hold every step to the cap)
 LOAD_S = 30.0  # how long a navigation may take to commit, and its document to load
+TEXT_LINES, TEXT_CHARS = 300, 200  # rendered text an observation keeps (test assertions)
+FRESH_S = 0.05  # how recent the settle's last look must be to stand in for the probe: the
+# settle's own horizon for what a page does by itself (short timers are <= 50 ms); what a
+# page changes later, on its own, no settle could have waited for
 
 
 def evaluate(page: Any, script: str, arg: Any = None, *, timeout_s: float) -> Any:
     """`page.evaluate(script, arg)` (a function, async or not, of one argument) that
     gives up after `timeout_s` with Playwright's TimeoutError, even when the page never
-    answers. The value travels as a JSON string: a primitive, which the Playwright
-    server keeps, so reading it asks the page nothing more."""
+    answers. The value travels as a JSON string: a primitive, which the handle's own
+    text (`str(handle)`, JSHandle.toString) already holds in full, so reading it is no
+    round trip (`json_value` would be one); the dispose that frees the handle's entry in
+    the Playwright server is the only other."""
     wrapped = f"async (arg) => JSON.stringify([await ({script})(arg)])"
     handle = page.wait_for_function(wrapped, arg=arg, timeout=timeout_s * 1000, polling=50)
     try:
-        text = handle.json_value()
+        text = str(handle)
     finally:
         with contextlib.suppress(Exception):
             handle.dispose()
@@ -71,6 +77,8 @@ class Settling:
     _no_frame: bool
     _quiet_look: tuple[Any, tuple[int, int], float] | None  # (page, counters, when): an
     # action's own last look at the page (a scroll's) found it quiet, as a settle look would
+    _settled: tuple[Any, tuple[int, int, int], float, Any, Any, Any, Any] | None  # (page,
+    # counters, when, title, text lines, URL, change state): the settle's last look, quiet
     _js: Any
     _guard: Any
     _gone: Any
@@ -98,8 +106,27 @@ class Settling:
         if frame:
             self._saw_frame(navigations)
         title, text = answer if isinstance(answer, list) and len(answer) == 2 else (None, None)
-        lines_shown = tuple(str(line) for line in text) if isinstance(text, list) else None
-        return (title if isinstance(title, str) else None), lines_shown
+        return _title_and_text(title, text)
+
+    def _fresh_look(self) -> tuple[str | None, tuple[str, ...], str] | None:
+        """The title, text and change state of the settle's last look, once, when the
+        look can stand in for the probe before a capture: it drew a frame, found the page
+        quiet with no short timer and no form or link leaving it, read the text, ended
+        under `FRESH_S` ago on the page still shown at its URL, and no request,
+        navigation or action came since (an action clears it). Like the probe's answer,
+        it vouches that the page's script answers and that it draws; whether the text
+        still holds is for the caller to check against the state after its capture."""
+        settled, self._settled = self._settled, None
+        if settled is None:
+            return None
+        page, counters, when, title, text, url, state = settled
+        now = (self._requests, self._navigations, self._frame_navigations)
+        if page is not self.page or counters != now or self._inflight or url != page.url:
+            return None
+        if self._drawn != (self.page, self._navigations) or time.monotonic() - when > FRESH_S:
+            return None
+        shown, lines = _title_and_text(title, text)
+        return (shown, lines, state) if lines is not None and isinstance(state, str) else None
 
     def _drawing_failed(self) -> None:
         """Say why the page cannot be captured: its script does not yield, or (it still
@@ -230,12 +257,13 @@ class Settling:
             requests, navigations = self._requests, self._navigations
             inner = self._frame_navigations
             try:
-                look = evaluate(self.page, SETTLE, timeout_s=max(0.05, deadline - now))
+                look = evaluate(self.page, SETTLE, [TEXT_LINES, TEXT_CHARS],
+                                timeout_s=max(0.05, deadline - now))  # fmt: skip
             except Error as error:  # navigating: the old document is gone, the new not ready
                 if self._gone(error):
                     raise
                 look = None
-            if not isinstance(look, list) or len(look) != 6:  # gone mid-look, or a hostile page
+            if not isinstance(look, list) or len(look) != 8:  # gone mid-look, or a hostile page
                 quiet_since = None
                 with contextlib.suppress(Error):  # the page closed itself: the loop sees it
                     self.page.wait_for_timeout(15)
@@ -252,4 +280,14 @@ class Settling:
                 continue
             quiet_since = now if quiet_since is None else quiet_since
             if time.monotonic() - quiet_since >= self.quiet_s:
+                counters = (self._requests, self._navigations, self._frame_navigations)
+                when, seen = time.monotonic(), (look[2], look[6], look[5], look[7])
+                self._settled = (self.page, counters, when, *seen)
                 return
+
+
+def _title_and_text(title: Any, text: Any) -> tuple[str | None, tuple[str, ...] | None]:
+    """A look's title and text lines as an observation keeps them (None where a page
+    broke what they are read with)."""
+    lines = tuple(str(line) for line in text) if isinstance(text, list) else None
+    return (title if isinstance(title, str) else None), lines

@@ -102,22 +102,50 @@ const animating = () => (document.getAnimations ? document.getAnimations() : [])
   Number.isFinite(a.effect.getComputedTiming().endTime));
 """
 
+# The rendered text lines an observation carries: one trimmed line per line of `innerText`
+# (hidden elements and field values are not in it), first occurrences only, at most
+# `maxLines` of `maxChars`; what UI test generation asserts on (records are redacted before
+# they are written); null when the page broke what they are read with.
+_TEXT = r"""
+const text = (maxLines, maxChars) => {
+  try {
+    const body = document.body;
+    if (!body) return [];
+    const seen = new Set();
+    const out = [];
+    for (const raw of body.innerText.split('\n')) {
+      const line = raw.replace(/\s+/g, ' ').trim().slice(0, maxChars);
+      if (!line || seen.has(line)) continue;
+      seen.add(line);
+      out.push(line);
+      if (out.length >= maxLines) break;
+    }
+    return out;
+  } catch (e) { return null; }
+};
+"""
+
 # One look: [drew a frame, nothing changed across it, the document's title, ms since a form
 # was submitted or a link followed on this document (null: none lately), short timers
-# still to fire, the URL].
+# still to fire, the URL, the rendered text lines (`_TEXT`) when the look was quiet with
+# nothing pending (else null), the change state (`state()`) before the frame]. The
+# settle's last look is then what the next observation would have asked its probe, for as
+# long as the state stays the same (see `Settling._fresh_look`, `STATE`).
 SETTLE = (
     r"""
-async () => {
+async ([maxLines, maxChars]) => {
 """
     + _WATCH
     + _NEXT_FRAME
     + _ANIMATING
+    + _TEXT
     + r"""
   const before = state();
   const painted = await nextFrame();
   const quiet = painted && !animating() && before === state() && document.readyState !== 'loading';
+  const last = quiet && leaving() === null && watch.timers.size === 0 && maxLines > 0;
   return [painted, quiet, String(document.title), leaving(), watch.timers.size,
-    location.href];
+    location.href, last ? text(maxLines, maxChars) : null, before];
 }
 """
 )
@@ -195,32 +223,23 @@ async ([x, y, before, frames, limit_ms]) => {
 """
 )
 
+# The change state now, as an expression (the capture's CDP session evaluates it right
+# after the capture): the same as the settle's last look's, the text that look read is
+# the text of what was captured.
+STATE = "(() => {" + _WATCH + "return state(); })()"
+
 # Before a capture: the page answers script (Chromium's screenshot waits forever for a
 # renderer stuck in a loop) and, with `frame`, draws a frame (one that draws none is never
-# captured). The answer is [title, rendered text lines], so the observation makes no round
-# trip beside the capture. The lines: one trimmed line per line of `innerText` (hidden
-# elements and field values are not in it), first occurrences only, at most `maxLines` of
-# `maxChars`; what UI test generation asserts on (records are redacted before they are
-# written); null when the page broke what they are read with.
-PROBE = r"""
+# captured). The answer is [title, rendered text lines (`_TEXT`)], so the observation makes
+# no round trip beside the capture.
+PROBE = (
+    r"""
 ([frame, maxLines, maxChars]) => {
-  const text = () => {
-    try {
-      const body = document.body;
-      if (!body) return [];
-      const seen = new Set();
-      const out = [];
-      for (const raw of body.innerText.split('\n')) {
-        const line = raw.replace(/\s+/g, ' ').trim().slice(0, maxChars);
-        if (!line || seen.has(line)) continue;
-        seen.add(line);
-        out.push(line);
-        if (out.length >= maxLines) break;
-      }
-      return out;
-    } catch (e) { return null; }
-  };
-  const answer = () => [String(document.title), maxLines > 0 ? text() : null];
+"""
+    + _TEXT
+    + r"""
+  const answer = () => [String(document.title), maxLines > 0 ? text(maxLines, maxChars) : null];
   return frame ? new Promise((done) => requestAnimationFrame(() => done(answer()))) : answer();
 }
 """
+)

@@ -50,8 +50,8 @@ from ._browser_js import ELEMENT_AT
 from ._capture import capture, capture_session, lazy_image, release_garbage
 from ._enforce import DomainEnforcement
 from ._secret_fields import SecretFields
-from ._settle import LOAD_S, Settling, evaluate
-from ._settle_js import SCROLL_ARM, SCROLL_LANDED, WATCH_INIT
+from ._settle import LOAD_S, TEXT_CHARS, TEXT_LINES, Settling, evaluate
+from ._settle_js import SCROLL_ARM, SCROLL_LANDED, STATE, WATCH_INIT
 from .base import ActionFailed, ControllerError, ElementInfo, Environment, Observation
 from .domains import DomainPolicy, navigate_refusal, short
 
@@ -68,7 +68,6 @@ _KEYS = {
     "scrolllock": "ScrollLock", "printscreen": "PrintScreen", "pause": "Pause",
     "contextmenu": "ContextMenu",
 }  # fmt: skip
-_TEXT_LINES = 300  # rendered text lines an observation keeps (test assertions)
 _WHEEL_PX = 100  # CSS pixels per wheel notch, as Chromium scrolls for one notch
 _CLOSED = ("has been closed", "Target closed", "Browser closed", "Connection closed",
            "crashed")  # fmt: skip
@@ -131,6 +130,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         self._crashed: set[Any] = set()  # pages whose renderer died
         self._no_frame = False  # the last settle saw the page draw no frame
         self._quiet_look: tuple[Any, tuple[int, int], float] | None = None  # see _settle_page
+        self._settled: tuple[Any, tuple[int, int, int], float, Any, Any, Any, Any] | None = None
         self._tabs_announced = self._tabs_arrived = 0  # this action's tabs: told of, came
         self._announcers: dict[Any, Any] = {}  # page -> CDP session telling of new tabs
         self._playwright = sync_playwright().start()
@@ -264,15 +264,27 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         or by Playwright's own screenshot where there is no CDP, with the page's title
         and rendered text lines (for test generation's assertions). The page must answer
         a script first (`_probe`, which answers title and text): Chromium's screenshot
-        waits forever for a renderer stuck in a loop, and for one that draws no frame."""
-        title, text = self._probe(_TEXT_LINES, 200)
-        if self.page not in self._sessions:
-            size = self.page.viewport_size or {
-                "width": self.viewport[0],
-                "height": self.viewport[1],
-            }
-            self._sessions[self.page] = capture_session(self.context, self.page, size, self.dpr)
-        return capture(self._sessions[self.page], self.page), title, text
+        waits forever for a renderer stuck in a loop, and for one that draws no frame.
+        Right after a settle, its last look has answered that (`_fresh_look`); its text
+        is kept when the page's change state is still the look's after the capture (one
+        CDP evaluate, no bounded round trip), and probed for otherwise."""
+        session = self._sessions.get(self.page)  # made after a first probe (it paints)
+        fresh = self._fresh_look() if session is not None else None
+        if fresh is None:
+            title, text = self._probe(TEXT_LINES, TEXT_CHARS)
+            if self.page not in self._sessions:
+                size = self.page.viewport_size or {
+                    "width": self.viewport[0],
+                    "height": self.viewport[1],
+                }
+                session = capture_session(self.context, self.page, size, self.dpr)
+                self._sessions[self.page] = session
+            return capture(session, self.page), title, text
+        png = capture(session, self.page)
+        title, text, state = fresh
+        if _state_now(session) != state:  # the page changed since the look: read it again
+            title, text = self._probe(TEXT_LINES, TEXT_CHARS)
+        return png, title, text
 
     def _frame(self) -> ScreenFrame:
         """The frame of the last screenshot: points refer to what the model saw."""
@@ -285,7 +297,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         self._pages_before = len(self.context.pages)
         self._tabs_announced = self._tabs_arrived = 0
         self._answered = False
-        self._quiet_look = None
+        self._quiet_look = self._settled = None
         self._guard(self._live_page)
         element = self._element(action)
         return element, self._guard(lambda: self._dispatch(action))
@@ -465,3 +477,14 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
                 continue
             with contextlib.suppress(Exception):  # already gone: nothing left to release
                 closer()
+
+
+def _state_now(session: Any) -> str | None:
+    """The shown page's change state (`_settle_js.STATE`) through the capture's CDP
+    session; None when it cannot be read."""
+    try:
+        answer = session.send("Runtime.evaluate", {"expression": STATE, "returnByValue": True})
+    except Exception:  # a page navigating, or a hostile one: the probe reads it again
+        return None
+    value = answer.get("result", {}).get("value") if isinstance(answer, dict) else None
+    return value if isinstance(value, str) else None

@@ -135,6 +135,38 @@ def test_a_title_set_by_the_action_is_observed(site) -> None:
         assert env.observe().title == "after"
 
 
+def _lines(env) -> tuple[str, ...]:
+    """The page's rendered text lines, read apart from the controller: innerText split,
+    whitespace folded, empties and repeats dropped (the observation's documented form)."""
+    seen: list[str] = []
+    for raw in env.page.evaluate("() => document.body.innerText").split("\n"):
+        line = " ".join(raw.split())[:200]
+        if line and line not in seen:
+            seen.append(line)
+    return tuple(seen[:300])
+
+
+def test_the_text_observed_after_a_step_is_the_pages_text_then(site) -> None:
+    """Right after a settle its last look answers the observation's text; a change made
+    since (here through Playwright itself, outside the controller, within the look's
+    freshness) is seen all the same, because the change state is checked after the
+    capture. Without that check the first observation would miss the appended line."""
+    url = page(site, "/text", BUTTON + " onclick=\"out.textContent = 'clicked'; "
+               "document.title = 'done'\">go</button><p id=out>idle</p><p>Grüße  tail</p>"
+               "<p hidden>never</p><p>Grüße tail</p>")  # fmt: skip
+    with open_browser(url) as env:
+        assert env.execute(CLICK).ok
+        seen = env.observe()
+        assert seen.title == "done"
+        assert seen.text == _lines(env) == ("go", "clicked", "Grüße tail")
+        assert env.execute(CLICK).ok
+        env.page.evaluate("() => document.body.append('appended since')")
+        seen = env.observe()
+        assert seen.text == _lines(env) and seen.text[-1] == "appended since"
+        env.page.evaluate("() => { out.textContent = 'again'; }")
+        assert env.observe().text == _lines(env)  # no settle since: probed as ever
+
+
 def test_a_wheel_that_moves_nothing_is_told_and_one_that_moves_is_not(site) -> None:
     url = page(
         site,
