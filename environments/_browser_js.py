@@ -1,5 +1,7 @@
 """JavaScript the browser controller runs in the page. Kept apart so it reads as JS."""
 
+from ._settle_js import SCROLL_ARM
+
 # How an element is described (ELEMENT_AT, FOCUSED): the way a test locator would name it.
 # Never the value of a password input or of a field that holds a secret (SECRET_MARKS):
 # a locator needs neither, and what is never read cannot leak.
@@ -175,6 +177,10 @@ ELEMENT_AT = (
 }
 """
 )
+
+# A scroll's first look: the element under the point and, in the same round trip, the
+# wheel watch armed with the offsets under the point (`_settle_js.SCROLL_ARM`).
+SCROLL_TARGET = "([x, y, dpr]) => [(" + ELEMENT_AT + ")([x, y, dpr]), (" + SCROLL_ARM + ")([x, y])]"
 
 # The deepest element with the keyboard focus, no field's value read (only its kind
 # matters): through open shadow roots and frames of the same origin; a frame of another

@@ -46,7 +46,7 @@ from pixelpilot.tools import (
     Wait,
 )
 
-from ._browser_js import ELEMENT_AT
+from ._browser_js import ELEMENT_AT, SCROLL_TARGET
 from ._capture import capture, capture_session, lazy_image, release_garbage
 from ._enforce import DomainEnforcement
 from ._secret_fields import SecretFields
@@ -121,6 +121,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         self._frame_navigations = 0  # of frames inside the page (iframes), ever
         self._drawn: tuple[Any, int] | None = None  # (page, navigations): it drew since
         self._answered = False  # this action's renderer answered script (no ping needed)
+        self._armed: tuple[float, float, Any] | None = None  # a scroll's (x, y, offsets)
         self._observed = 0  # observations made, for `release_garbage` every _COLLECT_EVERY
         self._pointer = (0.0, 0.0)  # CSS pixels: where a drag without a start begins
         self._seen: ScreenFrame | None = None
@@ -297,7 +298,7 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         self._pages_before = len(self.context.pages)
         self._tabs_announced = self._tabs_arrived = 0
         self._answered = False
-        self._quiet_look = self._settled = None
+        self._quiet_look = self._settled = self._armed = None
         self._guard(self._live_page)
         element = self._element(action)
         return element, self._guard(lambda: self._dispatch(action))
@@ -363,9 +364,11 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
         the wait at once, and so does the wheel reaching the page with nothing moved for
         `_WHEEL_FRAMES` frames (no fixed poll). The first look, bounded, doubles as the
         check that the renderer answers before an input event is sent to it; the last
-        one, when nothing moved, is the settle's first (`_quiet_look`)."""
+        one, when nothing moved, is the settle's first (`_quiet_look`). The first look is
+        `_element`'s where the scroll has a point (`SCROLL_TARGET`)."""
         x, y = (action.point.x, action.point.y) if action.point else self._pointer
-        before = self._js(SCROLL_ARM, [x, y])
+        armed, self._armed = self._armed, None
+        before = armed[2] if armed and armed[:2] == (x, y) else self._js(SCROLL_ARM, [x, y])
         self._move(x, y)
         distance = action.amount * _WHEEL_PX
         dx = {"left": -distance, "right": distance}.get(action.direction, 0)
@@ -416,14 +419,21 @@ class BrowserEnvironment(Settling, SecretFields, DomainEnforcement, Environment)
                 raise
 
     def _element(self, action: Action) -> ElementInfo | None:
+        """The element under the action's first point (ELEMENT_AT). For a scroll the same
+        round trip arms the wheel watch and answers the offsets under the point
+        (`SCROLL_TARGET`), which `_scroll` then needs not ask for."""
         point = next(iter(action.points().values()), None)
         if point is None or point.space is not Space.SCREEN:
             return None
+        scroll = isinstance(action, Scroll)
         try:
-            found = self._js(ELEMENT_AT, [point.x, point.y, self.dpr])
+            found = self._js(SCROLL_TARGET if scroll else ELEMENT_AT, [point.x, point.y, self.dpr])
         except ActionFailed:  # a page mid-navigation has no DOM to ask; the action still runs
             return None
         self._answered = True  # it answered just now: no second ping before the input
+        if scroll:
+            found, before = found if isinstance(found, list) and len(found) == 2 else (None, None)
+            self._armed = (point.x, point.y, before) if isinstance(before, str) else None
         if not isinstance(found, dict) or "bbox" not in found:
             return None
         x1, y1, x2, y2 = found.pop("bbox")
