@@ -78,13 +78,18 @@ _READY = "() => WOB_TASK_READY === true && WOB_DONE_GLOBAL === false"
 # a task that focuses something wider than the viewport (click-dialog's 300 px dialog in a
 # 160 px one) leaves the page scrolled sideways: the task area starts at 0, 0
 _SHOWN = "() => { window.scrollTo(0, 0); return core.getUtterance(); }"
-# [ready, the utterance once ready]: one round trip where the task readies itself at once
+# window.onload runs core.startEpisode(), which creates the START cover; an episode started
+# before it would be undone by it
+_COVERED = "() => window.core && core.cover_div !== null"
+# [started, ready, the utterance once ready]: one round trip where onload has run (it has
+# by the load event, as a rule) and the task readies itself at once
 _START = f"""(seed) => {{
+  if (!({_COVERED})()) return [false, false, null];
   Math.seedrandom(seed);
   core.EPISODE_MAX_TIME = 1e9;  // ~11.6 days: no time limit for slow models
   core.startEpisodeReal();
   const ready = ({_READY})();
-  return [ready, ready ? ({_SHOWN})() : null];
+  return [true, ready, ready ? ({_SHOWN})() : null];
 }}"""
 _STATE = "() => [WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON]"
 
@@ -123,11 +128,11 @@ def start_episode(env: Any, base_url: str, task: str, seed: int) -> Episode:
     before it in that browser, and the thread and Ray executors' records differ."""
     page = env.page
     page.goto(f"{base_url}/miniwob/{task}.html", wait_until="load")
-    # window.onload runs core.startEpisode(), which creates the START cover; starting the
-    # episode before it would be undone by it.
-    page.wait_for_function("() => window.core && core.cover_div !== null")
     # the seed a number, as miniwob's driver passes it: "2" and "22" collide
-    ready, utterance = page.evaluate(_START, seed)
+    started, ready, utterance = page.evaluate(_START, seed)
+    if not started:  # onload has not run yet: its cover first
+        page.wait_for_function(_COVERED)
+        started, ready, utterance = page.evaluate(_START, seed)
     if not ready:  # a task that readies itself later
         page.wait_for_function(_READY)
         utterance = page.evaluate(_SHOWN)
